@@ -1,0 +1,21 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""ScaleNet (Li et al., CVPR 2019) for the OpenMMLab stack.
+
+Importing the package (``custom_imports = dict(imports=['mmscalenet'])``)
+registers the backbones, the SA block and the hooks with mmengine's root
+registries, so mmdet and mmpretrain configs can name them, and lets
+mmengine's ``--resume`` load its own checkpoints under torch >= 2.6.
+"""
+from .checkpoint_compat import allow_mmengine_checkpoints
+from .version import __version__
+
+allow_mmengine_checkpoints()
+
+from . import models  # noqa: E402,F401  (registers the models)
+from .models import (ChannelSpec, CifarResNet, CifarScaleNet,  # noqa: E402
+                     SABlock, ScaleNet)
+
+__all__ = [
+    '__version__', 'ChannelSpec', 'SABlock', 'ScaleNet', 'CifarScaleNet',
+    'CifarResNet', 'allow_mmengine_checkpoints'
+]

@@ -1,0 +1,11 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+from .channel_spec import STRUCTURE_NAMES, ChannelSpec
+from .cifar import CifarResNet, CifarScaleNet
+from .residual import Bottleneck, SABottleneck
+from .sa_block import SABlock
+from .scalenet import ScaleNet
+
+__all__ = [
+    'ChannelSpec', 'STRUCTURE_NAMES', 'SABlock', 'Bottleneck', 'SABottleneck',
+    'ScaleNet', 'CifarScaleNet', 'CifarResNet'
+]

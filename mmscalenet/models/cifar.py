@@ -1,0 +1,163 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""CIFAR networks of the paper's section 4.2: ScaleNet and its ResNet.
+
+Both are bottleneck nets of ``9n + 2`` layers: a 16-channel 3x3 stem conv,
+three stages of ``n`` blocks at 32, 16 and 8 pixels with widths 16, 32 and
+64 (outputs 64, 128, 256), global pooling and the classifier. ``n`` = 4, 6
+and 10 give the 38-, 56- and 101-layer nets.
+"""
+from typing import Optional, Sequence
+
+import torch.nn as nn
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import Sequential
+
+from ..registry import register_model
+from .residual import DEFAULT_INIT_CFG, Bottleneck, ResidualBackbone
+from .sa_geometry import CIFAR_POOL_FACTORS
+from .scalenet import ScaleNet
+
+CIFAR_ARCH_SETTINGS = {38: (4, 4, 4), 56: (6, 6, 6), 101: (10, 10, 10)}
+
+
+class CifarStemMixin:
+    """The CIFAR stem: one 3x3 conv, norm and ReLU, no pooling."""
+
+    def build_stem(self, in_channels: int, stem_channels: int) -> None:
+        self.conv1 = build_conv_layer(
+            self.conv_cfg,
+            in_channels,
+            stem_channels,
+            kernel_size=3,
+            padding=1,
+            bias=False)
+        self.norm1_name, norm1 = build_norm_layer(
+            self.norm_cfg, stem_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+
+    def forward_stem(self, x):
+        return ResidualBackbone.forward_stem(self, x)
+
+
+@register_model
+class CifarScaleNet(CifarStemMixin, ScaleNet):
+    """ScaleNet for 32x32 inputs (ScaleNet-38/56/101, L = 3).
+
+    Takes the arguments of :class:`ScaleNet` with CIFAR defaults; the
+    default structure is ``'even'`` (equal channels per scale at the FLOPs of
+    the ResNet it replaces), since the paper's learned CIFAR allocations
+    were not released: learn one with the neuron allocation.
+
+    Example:
+        >>> import torch
+        >>> model = CifarScaleNet(depth=56)
+        >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 32, 32))]
+        [(1, 256, 8, 8)]
+    """
+
+    arch_settings = CIFAR_ARCH_SETTINGS
+    stem_stride = 1
+    default_structure = 'even'
+
+    def __init__(self,
+                 depth: int,
+                 structure=None,
+                 pool_factors: Sequence[int] = CIFAR_POOL_FACTORS,
+                 stem_channels: int = 16,
+                 base_channels: int = 16,
+                 out_indices: Sequence[int] = (2, ),
+                 reference_size: int = 32,
+                 **kwargs):
+        super().__init__(
+            depth,
+            structure,
+            pool_factors=pool_factors,
+            stem_channels=stem_channels,
+            base_channels=base_channels,
+            out_indices=out_indices,
+            reference_size=reference_size,
+            **kwargs)
+
+
+@register_model
+class CifarResNet(CifarStemMixin, ResidualBackbone):
+    """The bottleneck ResNet baseline of the CIFAR ScaleNets.
+
+    Stride-2 3x3 convs start stages 2 and 3; projection shortcuts where the
+    shape changes.
+
+    Args:
+        depth (int): 38, 56 or 101.
+        in_channels (int): Input channels. Defaults to 3.
+        stem_channels (int): Stem width. Defaults to 16.
+        base_channels (int): First-stage bottleneck width. Defaults to 16.
+        out_indices (Sequence[int]): Stages to output. Defaults to (2, ).
+        frozen_stages (int): See :class:`ScaleNet`. Defaults to -1.
+        conv_cfg (dict, optional): Conv layer config. Defaults to None.
+        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
+        norm_eval (bool): See :class:`ScaleNet`. Defaults to False.
+        with_cp (bool): Gradient checkpointing. Defaults to False.
+        zero_init_residual (bool): Defaults to False.
+        init_cfg (dict or list[dict], optional): Initialization config.
+
+    Example:
+        >>> import torch
+        >>> model = CifarResNet(depth=38)
+        >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 32, 32))]
+        [(1, 256, 8, 8)]
+    """
+
+    arch_settings = CIFAR_ARCH_SETTINGS
+
+    def __init__(self,
+                 depth: int,
+                 in_channels: int = 3,
+                 stem_channels: int = 16,
+                 base_channels: int = 16,
+                 out_indices: Sequence[int] = (2, ),
+                 frozen_stages: int = -1,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 zero_init_residual: bool = False,
+                 init_cfg=DEFAULT_INIT_CFG):
+        if depth not in self.arch_settings:
+            raise KeyError(f'invalid depth {depth} for CifarResNet, choose '
+                           f'from {sorted(self.arch_settings)}')
+        stage_blocks = self.arch_settings[depth]
+        super().__init__(
+            num_stages=len(stage_blocks),
+            out_indices=out_indices,
+            frozen_stages=frozen_stages,
+            norm_eval=norm_eval,
+            zero_init_residual=zero_init_residual,
+            init_cfg=init_cfg)
+        self.depth = depth
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.relu = nn.ReLU(inplace=True)
+        self.build_stem(in_channels, stem_channels)
+        in_channels = stem_channels
+        for i, num_blocks in enumerate(stage_blocks):
+            width = base_channels * 2**i
+            out_channels = width * Bottleneck.expansion
+            blocks = []
+            for b in range(num_blocks):
+                stride = 2 if i > 0 and b == 0 else 1
+                blocks.append(
+                    Bottleneck(
+                        in_channels,
+                        width,
+                        stride=stride,
+                        downsample=self.make_shortcut(in_channels,
+                                                      out_channels, stride),
+                        with_cp=with_cp,
+                        conv_cfg=conv_cfg,
+                        norm_cfg=norm_cfg))
+                in_channels = out_channels
+            name = f'layer{i + 1}'
+            self.add_module(name, Sequential(*blocks))
+            self.res_layers.append(name)
+        self.feat_dim = in_channels
+        self._freeze_stages()

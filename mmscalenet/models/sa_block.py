@@ -1,0 +1,169 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""The scale aggregation (SA) block (paper section 3.1)."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+
+from ..registry import register_model
+from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
+                          check_downsample, downsampled_size, kernel_size,
+                          pool_window, upsample_is_nearest)
+
+
+@register_model
+class SABlock(BaseModule):
+    """Scale aggregation block: a drop-in replacement for a 3x3 conv.
+
+    For every scale ``i`` with ``out_channels[i] > 0``: downsample the input
+    by ``pool_factors[i]``, convolve to ``out_channels[i]`` channels,
+    upsample back to the input size, normalize; then concatenate the scales
+    in order. Scales with no channels have no layers at all. The layer order
+    (norm after the upsampling, no activation inside) is the authors', so
+    their weights give their outputs.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (Sequence[int]): Output channels of each scale.
+        pool_factors (Sequence[int]): Downsampling factor of each scale.
+            Defaults to (1, 2, 4, 7).
+        side (int, optional): Side of the input map at the reference input
+            (56 for the first stage of an ImageNet net at 224x224). It fixes
+            the kernel size of each scale (3x3, or 1x1 where the pooled
+            reference map is a single pixel: the authors' rule) and, with
+            ``upsample_mode='auto'``, the upsampling of each scale. None
+            means 3x3 kernels everywhere and run-time upsampling choice.
+            Defaults to None.
+        conv_cfg (dict, optional): Config of the conv layers. Defaults to
+            None (``nn.Conv2d``).
+        norm_cfg (dict): Config of the norm layers.
+            Defaults to ``dict(type='BN')``.
+        upsample_mode (str): ``'auto'``: nearest where the reference map is
+            an integer multiple of the pooled map, else bilinear, fixed per
+            scale at build time (equal to the authors' model at the
+            reference input, and stable at any other input size);
+            ``'official'``: the same rule evaluated on every input shape, as
+            the authors' file does; ``'nearest'`` or ``'bilinear'``: one
+            mode everywhere. Defaults to ``'auto'``.
+        downsample (str): ``'max'`` or ``'avg'`` pooling, or a strided 3x3
+            conv (``'conv'``) or dilated strided 3x3 conv
+            (``'dilated_conv'``) in place of pooling + conv, at the same
+            MACs (paper Table 8). Defaults to ``'max'``.
+        init_cfg (dict or list[dict], optional): Initialization config.
+            Defaults to None.
+
+    Example:
+        >>> import torch
+        >>> block = SABlock(64, [32, 16, 8, 8], side=32)
+        >>> block(torch.rand(1, 64, 32, 32)).shape
+        torch.Size([1, 64, 32, 32])
+        >>> block(torch.rand(1, 64, 13, 9)).shape
+        torch.Size([1, 64, 13, 9])
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: Sequence[int],
+                 pool_factors: Sequence[int] = IMAGENET_POOL_FACTORS,
+                 side: Optional[int] = None,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN'),
+                 upsample_mode: str = 'auto',
+                 downsample: str = 'max',
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        out_channels = [int(c) for c in out_channels]
+        if len(out_channels) != len(pool_factors):
+            raise ValueError(
+                f'out_channels {out_channels} and pool_factors '
+                f'{tuple(pool_factors)} must have the same length')
+        if any(c < 0 for c in out_channels) or sum(out_channels) == 0:
+            raise ValueError(f'out_channels must be non-negative with at '
+                             f'least one channel, got {out_channels}')
+        if any(int(f) != f or f < 1 for f in pool_factors):
+            raise ValueError(f'pool_factors must be positive integers, got '
+                             f'{tuple(pool_factors)}')
+        if upsample_mode not in UPSAMPLE_MODES:
+            raise ValueError(f'upsample_mode must be one of {UPSAMPLE_MODES}'
+                             f', got {upsample_mode!r}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.pool_factors = tuple(int(f) for f in pool_factors)
+        self.side = side
+        self.upsample_mode = upsample_mode
+        self.downsample = check_downsample(downsample)
+        strided_conv = downsample in ('conv', 'dilated_conv')
+        dilation = 2 if downsample == 'dilated_conv' else 1
+
+        #: Indices of the present scales, in concatenation order.
+        self.scales: List[int] = [
+            i for i, c in enumerate(out_channels) if c > 0
+        ]
+        self.convs = nn.ModuleDict()
+        self.norms = nn.ModuleDict()
+        # Per present scale: True = nearest, False = bilinear, None = decide
+        # from the input shape at run time.
+        self._nearest: Dict[int, Optional[bool]] = {}
+        for i in self.scales:
+            factor = self.pool_factors[i]
+            k = 3 if side is None else kernel_size(side, i)
+            stride = factor if strided_conv else 1
+            d = dilation if strided_conv and factor > 1 else 1
+            self.convs[str(i)] = build_conv_layer(
+                conv_cfg,
+                in_channels,
+                out_channels[i],
+                kernel_size=k,
+                stride=stride,
+                padding=d * (k // 2),
+                dilation=d,
+                bias=False)
+            self.norms[str(i)] = build_norm_layer(norm_cfg, out_channels[i])[1]
+            self._nearest[i] = self._fixed_upsampling(factor)
+
+    def _fixed_upsampling(self, factor: int) -> Optional[bool]:
+        if self.upsample_mode == 'nearest':
+            return True
+        if self.upsample_mode == 'bilinear':
+            return False
+        if self.upsample_mode == 'auto' and self.side is not None:
+            pooled = downsampled_size(self.side, factor, self.downsample)
+            return upsample_is_nearest((self.side, ) * 2, (pooled, ) * 2)
+        return None
+
+    def _downsample(self, x: torch.Tensor, factor: int) -> torch.Tensor:
+        if factor == 1 or self.downsample in ('conv', 'dilated_conv'):
+            return x
+        h, w = x.shape[-2:]
+        window = (pool_window(h, factor), pool_window(w, factor))
+        if self.downsample == 'max':
+            return F.max_pool2d(x, window, window)
+        return F.avg_pool2d(x, window, window)
+
+    def _upsample(self, y: torch.Tensor, size, nearest: Optional[bool]):
+        if nearest is None:
+            nearest = upsample_is_nearest(size, y.shape[-2:])
+        if nearest:
+            return F.interpolate(y, size=size, mode='nearest')
+        return F.interpolate(
+            y, size=size, mode='bilinear', align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = tuple(x.shape[-2:])
+        outs = []
+        for i in self.scales:
+            y = self.convs[str(i)](self._downsample(x, self.pool_factors[i]))
+            if tuple(y.shape[-2:]) != size:
+                y = self._upsample(y, size, self._nearest[i])
+            outs.append(self.norms[str(i)](y))
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+    def extra_repr(self) -> str:
+        return (f'in_channels={self.in_channels}, '
+                f'out_channels={self.out_channels}, '
+                f'pool_factors={self.pool_factors}, side={self.side}, '
+                f'upsample_mode={self.upsample_mode!r}, '
+                f'downsample={self.downsample!r}')

@@ -1,0 +1,183 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""ScaleNet backbones: ResNets whose 3x3 convs are SA blocks."""
+from typing import List, Optional, Sequence
+
+import torch.nn as nn
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import Sequential
+
+from ..registry import register_model
+from .channel_spec import ChannelSpec, StructureLike
+from .residual import DEFAULT_INIT_CFG, ResidualBackbone, SABottleneck
+from .sa_geometry import IMAGENET_POOL_FACTORS
+
+
+@register_model
+class ScaleNet(ResidualBackbone):
+    """ScaleNet backbone (Li et al., CVPR 2019).
+
+    A ResNet whose every 3x3 conv is an :class:`SABlock`, with the stride of
+    each stage moved into a 2x2 max pool of the first block's input. The
+    channels of every scale of every block come from ``structure``.
+
+    Args:
+        depth (int): Depth of the ResNet it starts from: 50, 101 or 152.
+        structure (str | list | ChannelSpec, optional): The channel spec: a
+            shipped structure (``'scalenet50'``, ``'scalenet50_light'``,
+            ``'scalenet101'``, ``'scalenet152'``: the authors' learned
+            allocations), ``'seed'`` (the allocation seed: C channels at
+            every scale, C the ResNet 3x3 width), ``'even'`` (equal channels
+            per scale at the ResNet 3x3 FLOPs), a path to a JSON spec, or
+            the rows inline (``[C_1, ..., C_L, side]`` per block). None
+            means ``f'scalenet{depth}'``. Defaults to None.
+        pool_factors (Sequence[int]): Pooling factor of each scale; their
+            number is the number of scales L. Defaults to (1, 2, 4, 7).
+        in_channels (int): Input image channels. Defaults to 3.
+        stem_channels (int): Stem output channels. Defaults to 64.
+        base_channels (int): Width of the first stage's SA input (the ResNet
+            3x3 width); doubles every stage. Defaults to 64.
+        out_indices (Sequence[int]): Stages whose outputs are returned.
+            Defaults to (0, 1, 2, 3).
+        frozen_stages (int): Stages (and the stem, from 0 on) kept frozen;
+            -1 freezes nothing. Defaults to -1.
+        conv_cfg (dict, optional): Conv layer config. Defaults to None.
+        norm_cfg (dict): Norm layer config.
+            Defaults to ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): Keep norm layers in eval mode while training.
+            Defaults to False.
+        upsample_mode (str): See :class:`SABlock`. Defaults to ``'auto'``.
+        sa_downsample (str): Downsampling inside the SA blocks, see
+            :class:`SABlock`. Defaults to ``'max'``.
+        with_cp (bool): Gradient checkpointing in every block.
+            Defaults to False.
+        zero_init_residual (bool): Zero-init the last norm of every block.
+            Off by default, as in the paper. Defaults to False.
+        reference_size (int): Input side at which the structure's sides
+            hold (224 for ImageNet). Defaults to 224.
+        init_cfg (dict or list[dict], optional): Initialization config.
+            Defaults to the authors' (Kaiming normal fan-out for convs).
+
+    Example:
+        >>> import torch
+        >>> model = ScaleNet(depth=50, structure='scalenet50')
+        >>> outputs = model(torch.rand(1, 3, 32, 32))
+        >>> for out in outputs:
+        ...     print(tuple(out.shape))
+        (1, 256, 8, 8)
+        (1, 512, 4, 4)
+        (1, 1024, 2, 2)
+        (1, 2048, 1, 1)
+    """
+
+    arch_settings = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+    block = SABottleneck
+    #: Downsampling of the stem (input side / first stage side).
+    stem_stride = 4
+    #: Structure used when none is given (formatted with the depth).
+    default_structure = 'scalenet{depth}'
+
+    def __init__(self,
+                 depth: int,
+                 structure: Optional[StructureLike] = None,
+                 pool_factors: Sequence[int] = IMAGENET_POOL_FACTORS,
+                 in_channels: int = 3,
+                 stem_channels: int = 64,
+                 base_channels: int = 64,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 norm_eval: bool = False,
+                 upsample_mode: str = 'auto',
+                 sa_downsample: str = 'max',
+                 with_cp: bool = False,
+                 zero_init_residual: bool = False,
+                 reference_size: int = 224,
+                 init_cfg=DEFAULT_INIT_CFG):
+        if depth not in self.arch_settings:
+            raise KeyError(f'invalid depth {depth} for {type(self).__name__}'
+                           f', choose from {sorted(self.arch_settings)}')
+        self.stage_blocks = self.arch_settings[depth]
+        super().__init__(
+            num_stages=len(self.stage_blocks),
+            out_indices=out_indices,
+            frozen_stages=frozen_stages,
+            norm_eval=norm_eval,
+            zero_init_residual=zero_init_residual,
+            init_cfg=init_cfg)
+        self.depth = depth
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.with_cp = with_cp
+        self.pool_factors = tuple(pool_factors)
+        widths = [base_channels * 2**i for i in range(self.num_stages)]
+        side = reference_size // self.stem_stride
+        sides = [max(1, side // 2**i) for i in range(self.num_stages)]
+        self.spec = self.build_spec(structure, widths, sides)
+
+        self.relu = nn.ReLU(inplace=True)
+        self.build_stem(in_channels, stem_channels)
+        in_channels = stem_channels
+        rows = iter(self.spec.channels)
+        for i, (num_blocks, width) in enumerate(zip(self.stage_blocks,
+                                                    widths)):
+            blocks = []
+            for b in range(num_blocks):
+                stride = 2 if i > 0 and b == 0 else 1
+                out_channels = width * self.block.expansion
+                blocks.append(
+                    self.block(
+                        in_channels,
+                        width,
+                        stride=stride,
+                        downsample=self.make_shortcut(
+                            in_channels, out_channels, stride=1),
+                        with_cp=with_cp,
+                        conv_cfg=conv_cfg,
+                        norm_cfg=norm_cfg,
+                        sa_channels=next(rows),
+                        side=sides[i],
+                        pool_factors=self.pool_factors,
+                        upsample_mode=upsample_mode,
+                        sa_downsample=sa_downsample))
+                in_channels = out_channels
+            name = f'layer{i + 1}'
+            self.add_module(name, Sequential(*blocks))
+            self.res_layers.append(name)
+        self.feat_dim = in_channels
+        self._freeze_stages()
+
+    def build_spec(self, structure: Optional[StructureLike],
+                   widths: List[int], sides: List[int]) -> ChannelSpec:
+        """Resolve ``structure`` and check it against the layout."""
+        arch = f'{type(self).__name__}-{self.depth}'
+        if structure is None:
+            structure = self.default_structure.format(depth=self.depth)
+        if structure == 'seed':
+            return ChannelSpec.seed(self.stage_blocks, widths, sides,
+                                    len(self.pool_factors))
+        if structure == 'even':
+            return ChannelSpec.even(self.stage_blocks, widths, sides,
+                                    self.pool_factors)
+        spec = ChannelSpec.load(structure)
+        spec.check_layout(self.stage_blocks, sides, len(self.pool_factors),
+                          arch)
+        return spec
+
+    def build_stem(self, in_channels: int, stem_channels: int) -> None:
+        """7x7 stride-2 conv, norm, ReLU, then 3x3 stride-2 max pool."""
+        self.conv1 = build_conv_layer(
+            self.conv_cfg,
+            in_channels,
+            stem_channels,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False)
+        self.norm1_name, norm1 = build_norm_layer(
+            self.norm_cfg, stem_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def forward_stem(self, x):
+        return self.maxpool(super().forward_stem(x))
