@@ -4,7 +4,9 @@
 Both are bottleneck nets of ``9n + 2`` layers: a 16-channel 3x3 stem conv,
 three stages of ``n`` blocks at 32, 16 and 8 pixels with widths 16, 32 and
 64 (outputs 64, 128, 256), global pooling and the classifier. ``n`` = 4, 6
-and 10 give the 38-, 56- and 101-layer nets.
+and 10 give the 38-, 56- and 101-layer nets, as the paper states (its
+``9n + 2`` count would give 92 layers for n = 10; the names follow the
+paper's, the block counts its stated n).
 """
 from typing import Optional, Sequence
 

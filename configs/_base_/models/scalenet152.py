@@ -1,0 +1,3 @@
+_base_ = './scalenet50.py'
+
+model = dict(backbone=dict(depth=152, structure='scalenet152'))

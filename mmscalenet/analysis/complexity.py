@@ -1,0 +1,97 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Multiply-accumulates and parameters of a model, by operator.
+
+mmengine's ``FlopAnalyzer`` traces the model (1 "flop" = one
+multiply-accumulate) and counts convs, linear layers, norms and upsampling,
+but leaves max pooling out. Pooling is where an SA block saves its work, so
+it is counted here too: a pooling op costs one operation per window element
+per output element.
+"""
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
+
+import torch.nn as nn
+from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.jit_handles import get_shape
+
+#: The operators counted, grouped the way the tools print them. ``macs``
+#: (convs and fully connected layers) is what papers call FLOPs and what the
+#: README's tables give.
+COUNTED_OPS = {
+    'conv': ('conv', ),
+    'linear': ('linear', 'addmm', 'matmul', 'mm', 'bmm', 'einsum'),
+    'norm': ('batch_norm', 'group_norm', 'layer_norm', 'instance_norm'),
+    'pool': ('max_pool2d', 'avg_pool2d', 'adaptive_avg_pool2d'),
+    'upsample': ('upsample_nearest2d', 'upsample_bilinear2d',
+                 'grid_sampler'),
+}
+
+
+def _numel(value) -> int:
+    n = 1
+    for s in get_shape(value):
+        n *= s
+    return n
+
+
+def _pool_flop(inputs: List[Any], outputs: List[Any]) -> int:
+    """Window elements x output elements of a ``max/avg_pool2d``.
+
+    Where the window is computed from the input shape (the SA block's
+    pooling, whose windows tile the map), the trace holds no constant: count
+    one operation per input element.
+    """
+    kernel = inputs[1].toIValue()
+    if isinstance(kernel, int):
+        kernel = [kernel]
+    if not kernel or any(k is None for k in kernel):
+        return _numel(inputs[0])
+    area = kernel[0] * (kernel[1] if len(kernel) > 1 else kernel[0])
+    return area * _numel(outputs[0])
+
+
+@dataclass
+class ModelComplexity:
+    """Operation counts by group (see :data:`COUNTED_OPS`) and parameters."""
+    by_group: Dict[str, int] = field(default_factory=dict)
+    by_operator: Dict[str, int] = field(default_factory=dict)
+    params: int = 0
+    uncounted_ops: Tuple[str, ...] = ()
+
+    @property
+    def macs(self) -> int:
+        """Conv and fully connected MACs: the papers' "FLOPs"."""
+        return self.by_group.get('conv', 0) + self.by_group.get('linear', 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_group.values())
+
+
+def measure_complexity(model: nn.Module, inputs: tuple) -> ModelComplexity:
+    """Trace ``model(*inputs)`` and count its operations.
+
+    Args:
+        model (nn.Module): The model; put in eval mode by the caller.
+        inputs (tuple): Positional inputs of ``model``.
+
+    Returns:
+        ModelComplexity: Counts per operator group and the parameter count.
+    """
+    analyzer = FlopAnalyzer(model, inputs)
+    analyzer.set_op_handle('aten::max_pool2d', _pool_flop,
+                           'aten::avg_pool2d', _pool_flop)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    by_operator = dict(analyzer.by_operator())
+    by_group = Counter()
+    for op, count in by_operator.items():
+        group = next((g for g, ops in COUNTED_OPS.items() if op in ops),
+                     'other')
+        by_group[group] += count
+    return ModelComplexity(
+        by_group=dict(by_group),
+        by_operator=by_operator,
+        params=sum(p.numel() for p in model.parameters()),
+        uncounted_ops=tuple(sorted(analyzer.unsupported_ops())))

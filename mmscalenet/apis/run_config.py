@@ -1,0 +1,94 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""What ``tools/train.py`` and ``tools/test.py`` do to a config.
+
+The command-line flags of mmdet's and mmpretrain's tools, applied to an
+mmengine ``Config`` the way each library's own script applies them; the
+library is the config's ``default_scope``.
+"""
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+SUPPORTED_SCOPES = ('mmdet', 'mmpretrain')
+
+
+def config_scope(cfg: Config) -> str:
+    """The config's ``default_scope``; mmdet or mmpretrain, else an error."""
+    scope = cfg.get('default_scope', None)
+    if scope not in SUPPORTED_SCOPES:
+        raise ValueError(
+            f'default_scope must be one of {SUPPORTED_SCOPES} (the config '
+            f'chooses MMDetection or MMPretrain), got {scope!r}')
+    return scope
+
+
+def prepare_train_cfg(cfg: Config,
+                      amp: bool = False,
+                      auto_scale_lr: bool = False,
+                      resume: Optional[str] = None,
+                      no_validate: bool = False) -> Config:
+    """Apply the train script's flags to ``cfg`` in place and return it."""
+    config_scope(cfg)
+    if amp:
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper == 'AmpOptimWrapper':
+            print_log(
+                'AMP training is already enabled in your config.',
+                logger='current')
+        elif optim_wrapper != 'OptimWrapper':
+            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, '
+                             f'got {optim_wrapper!r}')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    if auto_scale_lr:
+        if ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr
+                and 'base_batch_size' in cfg.auto_scale_lr):
+            cfg.auto_scale_lr.enable = True
+        else:
+            raise RuntimeError('Can not find "auto_scale_lr" or '
+                               '"auto_scale_lr.enable" or '
+                               '"auto_scale_lr.base_batch_size" in your'
+                               ' configuration file.')
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
+        cfg.resume = True
+        cfg.load_from = resume
+    if no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    return cfg
+
+
+def prepare_test_cfg(cfg: Config,
+                     checkpoint: str,
+                     out: Optional[str] = None) -> Config:
+    """Apply the test script's flags to ``cfg`` in place and return it.
+
+    ``out`` appends the library's dump metric, as mmdet's
+    (``DumpDetResults``) and mmpretrain's (``DumpResults``) test scripts do.
+    """
+    scope = config_scope(cfg)
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    cfg.load_from = checkpoint
+    if out is not None:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl or .pickle file, '
+                             f'got {out!r}')
+        dump = dict(
+            type='DumpDetResults' if scope == 'mmdet' else 'DumpResults',
+            out_file_path=out)
+        evaluator = cfg.test_evaluator
+        if isinstance(evaluator, (list, tuple)):
+            cfg.test_evaluator = list(evaluator) + [dump]
+        else:
+            cfg.test_evaluator = [evaluator, dump]
+    return cfg

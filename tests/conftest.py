@@ -1,0 +1,22 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.join(REPO, 'tools')
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: end-to-end tests (minutes); they run in CI too')
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield

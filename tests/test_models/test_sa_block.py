@@ -1,0 +1,137 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+import pytest
+import torch
+import torch.nn as nn
+from official_scalenet import OfficialSALayer
+
+from mmscalenet.models import SABlock
+from mmscalenet.models.sa_geometry import neuron_macs
+
+
+def conv_macs(module, x):
+    """Conv MACs of ``module(x)`` measured with forward hooks."""
+    total = [0]
+
+    def hook(m, inputs, out):
+        k = m.kernel_size[0] * m.kernel_size[1]
+        total[0] += out[0].numel() * k * m.in_channels // m.groups
+
+    handles = [
+        m.register_forward_hook(hook) for m in module.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    with torch.no_grad():
+        module(x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+def randomize_norms(module):
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+@pytest.mark.parametrize('size', [(56, 56), (13, 9), (3, 5), (1, 1),
+                                  (97, 131)])
+@pytest.mark.parametrize('downsample', ['max', 'avg', 'conv', 'dilated_conv'])
+def test_output_shape_any_size(size, downsample):
+    block = SABlock(16, [8, 4, 2, 2], side=56, downsample=downsample)
+    out = block(torch.rand(2, 16, *size))
+    assert out.shape == (2, 16, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_zero_channel_scales_have_no_layers():
+    block = SABlock(16, [8, 0, 4, 0], side=56)
+    assert block.scales == [0, 2]
+    assert sorted(block.convs.keys()) == ['0', '2']
+    assert sorted(block.norms.keys()) == ['0', '2']
+    assert block(torch.rand(1, 16, 28, 28)).shape == (1, 12, 28, 28)
+    # Parameters: 3x3 convs + BN affine of present scales only.
+    expected = 9 * 16 * 12 + 2 * 12
+    assert sum(p.numel() for p in block.parameters()) == expected
+
+
+def test_kernel_rule_and_macs_match_geometry():
+    block = SABlock(32, [5, 6, 7, 8], side=7)
+    assert [block.convs[str(i)].kernel_size for i in range(4)] == [(3, 3)] * 3 \
+        + [(1, 1)]
+    macs = conv_macs(block, torch.rand(1, 32, 7, 7))
+    assert macs == sum(
+        c * neuron_macs(32, 7, i, f)
+        for i, (c, f) in enumerate(zip([5, 6, 7, 8], (1, 2, 4, 7))))
+
+
+@pytest.mark.parametrize('downsample', ['conv', 'dilated_conv', 'avg'])
+def test_table8_downsampling_costs_the_same_as_max_pooling(downsample):
+    x = torch.rand(1, 16, 32, 32)
+    ref = SABlock(16, [8, 8], pool_factors=(1, 2), side=32)
+    other = SABlock(
+        16, [8, 8], pool_factors=(1, 2), side=32, downsample=downsample)
+    assert conv_macs(other, x) == conv_macs(ref, x)
+    assert sum(p.numel() for p in other.parameters()) == sum(
+        p.numel() for p in ref.parameters())
+    if downsample == 'dilated_conv':
+        assert other.convs['1'].dilation == (2, 2)
+        assert other.convs['1'].stride == (2, 2)
+
+
+@pytest.mark.parametrize('side, size', [(56, 56), (28, 28), (14, 14), (7, 7)])
+def test_equals_the_authors_layer_at_the_reference_size(side, size):
+    row = [6, 5, 4, 3, side]
+    ours = SABlock(16, row[:4], side=side).eval()
+    theirs = OfficialSALayer(16, row).eval()
+    randomize_norms(theirs)
+    ours.load_state_dict({
+        k.replace('conv2.', 'convs.').replace('bn2.', 'norms.'): v
+        for k, v in theirs.state_dict().items()
+    })
+    x = torch.randn(2, 16, size, size)
+    with torch.no_grad():
+        # The authors' layer ends with ReLU; in ScaleNet it is the block's.
+        assert torch.equal(torch.relu(ours(x)), theirs(x))
+
+
+def test_official_mode_follows_the_input_shape_auto_does_not():
+    auto = SABlock(4, [2, 2], pool_factors=(1, 2), side=56).eval()
+    official = SABlock(
+        4, [2, 2], pool_factors=(1, 2), side=56,
+        upsample_mode='official').eval()
+    official.load_state_dict(auto.state_dict())
+    x = torch.randn(1, 4, 56, 56)
+    assert torch.equal(auto(x), official(x))
+    # 57 is not a multiple of 28: official switches to bilinear, auto stays
+    # nearest (the mode the weights were trained with).
+    x = torch.randn(1, 4, 57, 57)
+    assert not torch.allclose(auto(x), official(x))
+    nearest = SABlock(
+        4, [2, 2], pool_factors=(1, 2), side=56,
+        upsample_mode='nearest').eval()
+    nearest.load_state_dict(auto.state_dict())
+    assert torch.equal(auto(x), nearest(x))
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(out_channels=[1, 2], pool_factors=(1, 2, 4)), 'same length'),
+    (dict(out_channels=[0, 0]), 'at least one channel'),
+    (dict(out_channels=[2, 2], upsample_mode='cubic'), "'cubic'"),
+    (dict(out_channels=[2, 2], downsample='stride'), "'stride'"),
+    (dict(out_channels=[2, 2], pool_factors=(1, 0)), r'\(1, 0\)'),
+])
+def test_bad_arguments(kwargs, message):
+    kwargs.setdefault('pool_factors', (1, 2))
+    with pytest.raises(ValueError, match=message):
+        SABlock(8, **kwargs)
+
+
+def test_backward():
+    block = SABlock(8, [4, 4, 4, 4], side=14)
+    x = torch.rand(2, 8, 14, 14, requires_grad=True)
+    block(x).sum().backward()
+    assert x.grad is not None
+    assert all(p.grad is not None for p in block.parameters())

@@ -1,0 +1,46 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Convert a checkpoint of the authors' ScaleNet release.
+
+Writes an mmpretrain-style checkpoint (``backbone.*``, ``head.fc.*``) that
+``configs/_base_/models/<arch>.py`` loads with no missing or unexpected key,
+and whose backbone mmdet loads with
+``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``.
+DST is written only when the whole conversion succeeded.
+
+Example:
+    python tools/convert_official.py scalenet50.pth \
+        checkpoints/scalenet50_official.pth --arch scalenet50
+"""
+import argparse
+import sys
+
+from mmscalenet.converters import (CheckpointMismatchError,
+                                   convert_official_checkpoint)
+from mmscalenet.models import STRUCTURE_NAMES
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Convert an authors\' ScaleNet checkpoint to mmpretrain '
+        'style')
+    parser.add_argument('src', help='checkpoint in the authors\' layout')
+    parser.add_argument('dst', help='where to write the converted checkpoint')
+    parser.add_argument(
+        '--arch',
+        required=True,
+        choices=STRUCTURE_NAMES,
+        help='architecture (structure) of the checkpoint')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    try:
+        convert_official_checkpoint(args.src, args.dst, args.arch)
+    except (CheckpointMismatchError, FileNotFoundError) as e:
+        sys.exit(f'convert_official: {e}')
+    print(f'converted {args.src} ({args.arch}) -> {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,103 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Multiply-accumulates and parameters of a config's model.
+
+Counts (one multiply-accumulate = one operation, mmengine's convention):
+convolutions and fully connected layers (the "MACs" papers call FLOPs, and
+the README's tables), plus, listed apart, norms, pooling (max and average:
+one operation per window element per output element, the SA block's pooling
+included) and upsampling (nearest: 1, bilinear: 4 per output element).
+Element-wise additions, ReLUs and concatenations are not counted.
+
+Example:
+    python tools/get_flops.py configs/_base_/models/scalenet50.py
+    python tools/get_flops.py CONFIG --shape 800 1216
+"""
+import argparse
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config, DictAction
+from mmengine.registry import MODELS, init_default_scope
+
+import mmscalenet  # noqa: F401
+from mmscalenet.analysis import COUNTED_OPS, measure_complexity
+from mmscalenet.apis import config_scope
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Get a model\'s MACs')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=None,
+        help='input image size: H W, or one value for both (default: 224 '
+        'for classification, 800 1216 for detection)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config')
+    return parser.parse_args()
+
+
+class TensorForward(nn.Module):
+    """``model(x)`` returning tensors only, for tracing."""
+
+    def __init__(self, model: nn.Module, scope: str, shape):
+        super().__init__()
+        self.model = model
+        self.data_samples = None
+        if scope == 'mmdet':
+            from mmdet.structures import DetDataSample
+            h, w = shape
+            self.data_samples = [
+                DetDataSample(
+                    metainfo=dict(
+                        img_shape=(h, w),
+                        ori_shape=(h, w),
+                        pad_shape=(h, w),
+                        batch_input_shape=(h, w),
+                        scale_factor=(1.0, 1.0)))
+            ]
+
+    def forward(self, x):
+        if self.data_samples is None:
+            return self.model(x, mode='tensor')
+        return self.model._forward(x, self.data_samples)
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    scope = config_scope(cfg)
+    init_default_scope(scope)
+    if args.shape is None:
+        shape = (224, 224) if scope == 'mmpretrain' else (800, 1216)
+    elif len(args.shape) in (1, 2):
+        shape = tuple(args.shape) * (3 - len(args.shape))
+    else:
+        raise ValueError(f'--shape takes H W or one size, got {args.shape}')
+    model = MODELS.build(cfg.model).eval()
+    with torch.no_grad():
+        result = measure_complexity(
+            TensorForward(model, scope, shape),
+            (torch.rand(1, 3, *shape), ))
+    print(f'Input shape: (1, 3, {shape[0]}, {shape[1]})')
+    print(f'MACs (conv + fc): {result.macs / 1e9:.3f} G')
+    print(f'Params: {result.params / 1e6:.2f} M')
+    print('Operations by group (G):')
+    for group in COUNTED_OPS:
+        print(f'  {group:<9}{result.by_group.get(group, 0) / 1e9:10.4f}')
+    if result.by_group.get('other'):
+        print(f'  {"other":<9}{result.by_group["other"] / 1e9:10.4f}')
+    print(f'All counted: {result.total / 1e9:.3f} G')
+    if result.uncounted_ops:
+        print('Not counted: ' + ', '.join(result.uncounted_ops))
+
+
+if __name__ == '__main__':
+    main()
