@@ -1,0 +1,135 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""mmengine's --resume under torch >= 2.6 (weights_only loading)."""
+import pickle
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+from mmscalenet import CifarScaleNet
+
+
+class ToyImages(Dataset):
+    """16 random 16x16 images in 4 classes."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.randn(16, 3, 16, 16, generator=g)
+        self.labels = torch.randint(0, 4, (16, ), generator=g)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return dict(inputs=self.images[i], labels=self.labels[i])
+
+
+class ToyClassifier(BaseModel):
+    """A CIFAR ScaleNet-38 with a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = CifarScaleNet(38)
+        self.fc = nn.Linear(256, 4)
+
+    def forward(self, inputs, labels, mode='tensor'):
+        logits = self.fc(self.backbone(torch.stack(inputs))[-1].mean((2, 3)))
+        if mode == 'loss':
+            return dict(loss=F.cross_entropy(logits, torch.stack(labels)))
+        return logits
+
+
+def make_runner(work_dir, max_iters, resume=False, load_from=None):
+    return Runner(
+        model=ToyClassifier(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyImages(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=4,
+            num_workers=0),
+        optim_wrapper=dict(
+            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        param_scheduler=dict(
+            type='MultiStepLR', milestones=[3], by_epoch=False, end=100),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2,
+                            by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1)),
+        resume=resume,
+        load_from=load_from,
+        randomness=dict(seed=0),
+        default_scope='mmengine')
+
+
+def test_checkpoint_needs_the_allow_list(tmp_path):
+    runner = make_runner(tmp_path, max_iters=2)
+    runner.train()
+    ckpt = tmp_path / 'iter_2.pth'
+    # The checkpoint holds non-tensor objects that plain weights_only
+    # loading refuses ...
+    from mmscalenet import allow_mmengine_checkpoints
+    torch.serialization.clear_safe_globals()
+    try:
+        with pytest.raises(pickle.UnpicklingError):
+            torch.load(ckpt, weights_only=True)
+    finally:
+        allow_mmengine_checkpoints()
+    # ... and loads with mmscalenet's allow-list in place.
+    state = torch.load(ckpt, weights_only=True)
+    assert state['meta']['iter'] == 2
+    assert 'train/loss' in state['message_hub']['log_scalars']
+
+
+def test_resume_continues_training(tmp_path):
+    first = make_runner(tmp_path, max_iters=2)
+    first.train()
+    trained = {k: v.clone() for k, v in first.model.state_dict().items()}
+    ckpt = tmp_path / 'iter_2.pth'
+    assert ckpt.is_file()
+
+    second = make_runner(tmp_path, max_iters=4, resume=True,
+                         load_from=str(ckpt))
+    second.train()
+    assert second.iter == 4
+    assert (tmp_path / 'iter_4.pth').is_file()
+    # It started from the saved weights, momentum and schedule.
+    resumed = torch.load(tmp_path / 'iter_4.pth', weights_only=True)
+    assert resumed['meta']['iter'] == 4
+    assert resumed['optimizer']['state'], 'momentum buffers not restored'
+    assert resumed['param_schedulers'][0]['last_step'] == 4
+    changed = [
+        k for k, v in second.model.state_dict().items()
+        if v.dtype.is_floating_point and not torch.equal(v, trained[k])
+    ]
+    assert changed, 'the resumed run did not train'
+
+
+def test_other_pickled_objects_are_still_refused(tmp_path):
+
+    class Payload:
+
+        def __reduce__(self):
+            return (print, ('executed',))
+
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+
+    from mmengine.logging import HistoryBuffer
+
+    class Sneaky:
+        # getattr is allowed only for HistoryBuffer's statistics methods.
+
+        def __reduce__(self):
+            return (getattr, (HistoryBuffer, '__init__'))
+
+    torch.save({'f': Sneaky()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='refusing getattr'):
+        torch.load(path, weights_only=True)
