@@ -11,11 +11,6 @@ if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        'markers', 'slow: end-to-end tests (minutes); they run in CI too')
-
-
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

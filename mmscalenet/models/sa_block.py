@@ -134,14 +134,26 @@ class SABlock(BaseModule):
             return upsample_is_nearest((self.side, ) * 2, (pooled, ) * 2)
         return None
 
-    def _downsample(self, x: torch.Tensor, factor: int) -> torch.Tensor:
+    def _downsample(self, x: torch.Tensor, factor: int,
+                    pooled: Dict[int, torch.Tensor]) -> torch.Tensor:
+        """Downsample ``x`` by ``factor``, reusing the maps in ``pooled``.
+
+        Max pooling by ``factor`` equals max pooling by ``factor // g`` of a
+        map already max-pooled by ``g`` (floor mode, map at least ``factor``
+        in both dimensions), which reads ``g**2`` times less data.
+        """
         if factor == 1 or self.downsample in ('conv', 'dilated_conv'):
             return x
         h, w = x.shape[-2:]
-        window = (pool_window(h, factor), pool_window(w, factor))
-        if self.downsample == 'max':
-            return F.max_pool2d(x, window, window)
-        return F.avg_pool2d(x, window, window)
+        src, step = x, factor
+        if self.downsample == 'max' and h >= factor and w >= factor:
+            g = max((g for g in pooled if factor % g == 0), default=1)
+            src, step = pooled.get(g, x), factor // g
+        window = (pool_window(src.shape[-2], step),
+                  pool_window(src.shape[-1], step))
+        pool = F.max_pool2d if self.downsample == 'max' else F.avg_pool2d
+        pooled[factor] = pool(src, window, window)
+        return pooled[factor]
 
     def _upsample(self, y: torch.Tensor, size, nearest: Optional[bool]):
         if nearest is None:
@@ -153,9 +165,10 @@ class SABlock(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[-2:])
-        outs = []
+        outs, pooled = [], {}
         for i in self.scales:
-            y = self.convs[str(i)](self._downsample(x, self.pool_factors[i]))
+            y = self.convs[str(i)](
+                self._downsample(x, self.pool_factors[i], pooled))
             if tuple(y.shape[-2:]) != size:
                 y = self._upsample(y, size, self._nearest[i])
             outs.append(self.norms[str(i)](y))

@@ -1,5 +1,7 @@
 # ScaleNet-50 (the authors' learned allocation) as an mmpretrain classifier.
 custom_imports = dict(imports=['mmscalenet'], allow_failed_imports=False)
+# ImageClassifier, GlobalAveragePooling and LinearClsHead are mmpretrain's.
+default_scope = 'mmpretrain'
 
 model = dict(
     type='ImageClassifier',

@@ -1,0 +1,137 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""tools/train.py, tools/test.py and tools/get_flops.py as a user runs them."""
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from mmscalenet.apis import prepare_test_cfg, prepare_train_cfg
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def run_tool(*args, timeout=600):
+    out = subprocess.run([sys.executable, *args],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO,
+                         timeout=timeout)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+@pytest.mark.parametrize('config, gmacs, mparams', [
+    ('scalenet50.py', '3.818', '31.48'),
+    ('scalenet50-light.py', '2.861', '23.63'),
+])
+def test_get_flops_reports_the_reference_numbers(config, gmacs, mparams):
+    text = run_tool('tools/get_flops.py',
+                    osp.join('configs', '_base_', 'models', config))
+    assert f'MACs (conv + fc): {gmacs} G' in text
+    assert f'Params: {mparams} M' in text
+    pool = float(re.search(r'pool\s+([\d.]+)', text).group(1))
+    upsample = float(re.search(r'upsample\s+([\d.]+)', text).group(1))
+    assert pool > 0 and upsample > 0, 'pooling/upsampling not counted'
+
+
+CLS_CONFIG = """
+_base_ = ['{repo}/configs/_base_/models/scalenet50.py']
+model = dict(
+    backbone=dict(_delete_=True, type='CifarScaleNet', depth=38),
+    head=dict(num_classes=3, in_channels=256, topk=(1, )))
+data_preprocessor = dict(
+    num_classes=3, mean=[125.3, 123.0, 113.9], std=[63.0, 62.1, 66.7])
+pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+train_dataloader = dict(
+    batch_size=4, num_workers=0,
+    dataset=dict(type='CustomDataset', data_root='{data}',
+                 pipeline=pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=True))
+val_dataloader = dict(
+    batch_size=4, num_workers=0,
+    dataset=dict(type='CustomDataset', data_root='{data}',
+                 pipeline=pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='Accuracy', topk=(1, ))
+test_evaluator = val_evaluator
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
+train_cfg = dict(by_epoch=False, max_iters=4, val_interval=4)
+val_cfg = dict()
+test_cfg = dict()
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+    logger=dict(type='LoggerHook', interval=1))
+"""
+
+
+def write_image_folder(root, classes=3, per_class=4):
+    import cv2
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f'class{c}').mkdir(parents=True)
+        for i in range(per_class):
+            img = (rng.random((32, 32, 3)) * 80 + c * 80).astype(np.uint8)
+            cv2.imwrite(str(root / f'class{c}' / f'{i}.png'), img)
+
+
+@pytest.mark.slow
+def test_train_resume_and_test_an_mmpretrain_config(tmp_path):
+    data = tmp_path / 'data'
+    write_image_folder(data)
+    config = tmp_path / 'cls_config.py'
+    config.write_text(CLS_CONFIG.format(repo=REPO, data=data))
+    work = tmp_path / 'work'
+    text = run_tool('tools/train.py', str(config), '--work-dir', str(work),
+                    '--cfg-options', 'train_cfg.max_iters=2')
+    assert (work / 'iter_2.pth').is_file()
+    assert 'accuracy/top1' in text
+    # --resume picks up iter_2 and trains on to iter 4.
+    text = run_tool('tools/train.py', str(config), '--work-dir', str(work),
+                    '--resume')
+    assert 'resumed epoch: 0, iter: 2' in text
+    assert (work / 'iter_4.pth').is_file()
+    out = tmp_path / 'preds.pkl'
+    text = run_tool('tools/test.py', str(config), str(work / 'iter_4.pth'),
+                    '--work-dir', str(work), '--out', str(out))
+    assert re.search(r'accuracy/top1: \d+\.\d+', text)
+    assert out.is_file()
+
+
+def test_train_flags_follow_mm_conventions():
+    cfg = Config(
+        dict(
+            default_scope='mmdet',
+            optim_wrapper=dict(
+                type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02)),
+            auto_scale_lr=dict(enable=False, base_batch_size=16),
+            val_cfg=dict(type='ValLoop')))
+    prepare_train_cfg(cfg, amp=True, auto_scale_lr=True, resume='auto')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.auto_scale_lr.enable is True
+    assert cfg.resume is True and cfg.load_from is None
+    prepare_train_cfg(cfg, no_validate=True)
+    assert cfg.val_cfg is None
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        prepare_train_cfg(cfg, resume='missing.pth')
+    with pytest.raises(ValueError, match="got 'mmseg'"):
+        prepare_train_cfg(Config(dict(default_scope='mmseg')))
+
+
+@pytest.mark.parametrize('scope, dump', [('mmdet', 'DumpDetResults'),
+                                         ('mmpretrain', 'DumpResults')])
+def test_test_flags_pick_the_library_dump(tmp_path, scope, dump):
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    cfg = Config(
+        dict(default_scope=scope, test_evaluator=dict(type='Accuracy')))
+    prepare_test_cfg(cfg, str(ckpt), out=str(tmp_path / 'r.pkl'))
+    assert cfg.load_from == str(ckpt)
+    assert [e['type'] for e in cfg.test_evaluator] == ['Accuracy', dump]
+    with pytest.raises(ValueError, match='r.json'):
+        prepare_test_cfg(cfg, str(ckpt), out='r.json')
