@@ -107,13 +107,14 @@ if ! mmcv_ops_ok; then
     fi
     log "installing mmcv from $WHEELS"
     "${PIP[@]}" install --force-reinstall --no-deps "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl
-    mmcv_ops_ok || { echo "mmcv.ops does not import with the cached wheel in $WHEELS" >&2; exit 1; }
 fi
 
-# 3. The OpenMM stack and test tools (mmcv is already satisfied, so pip
-#    neither fetches nor builds another one), then this package.
+# 3. mmcv's own dependencies, the OpenMM stack and the test tools (mmcv is
+#    already satisfied, so pip neither fetches nor builds another one), then
+#    this package.
 log "installing runtime and test requirements"
 "${PIP[@]}" install -q -r "$REQ/mmcv.txt" -r "$REQ/runtime.txt" -r "$REQ/tests.txt"
+mmcv_ops_ok || { echo "mmcv.ops does not import; rebuild the wheel: rm -r $WHEELS && make setup" >&2; exit 1; }
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
 venv_ok || { echo "set-up finished but the import check fails; run: $PY -c 'import mmcv.ops, mmdet, mmpretrain, mmscalenet'" >&2; exit 1; }

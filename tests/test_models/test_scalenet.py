@@ -108,17 +108,15 @@ def _with_cp_matches(model_plain, model_cp, x):
     assert torch.allclose(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize('depth, structure', IMAGENET_VARIANTS[:1] +
-                         IMAGENET_VARIANTS[4:5])
+@pytest.mark.parametrize('depth, structure', IMAGENET_VARIANTS)
 def test_imagenet_with_cp_equals_plain(depth, structure):
     _with_cp_matches(
         build_imagenet(depth, structure),
         build_imagenet(depth, structure, with_cp=True),
-        torch.randn(2, 3, 64, 64))
+        torch.randn(2, 3, 32, 32))
 
 
-@pytest.mark.parametrize('cls, depth, structure', CIFAR_VARIANTS[:1] +
-                         CIFAR_VARIANTS[4:5])
+@pytest.mark.parametrize('cls, depth, structure', CIFAR_VARIANTS)
 def test_cifar_with_cp_equals_plain(cls, depth, structure):
     _with_cp_matches(
         build_cifar(cls, depth, structure),
@@ -147,6 +145,16 @@ def test_frozen_stages(frozen_stages):
         before = model.norm1.running_mean.clone()
         model(torch.randn(2, 3, 32, 32))
         assert torch.equal(before, model.norm1.running_mean)
+
+
+@pytest.mark.parametrize('cls', [CifarScaleNet, CifarResNet])
+def test_cifar_frozen_stages(cls):
+    model = cls(38, frozen_stages=2).train()
+    for m in (model.conv1, model.norm1, model.layer1, model.layer2):
+        assert not m.training
+        assert all(not p.requires_grad for p in m.parameters())
+    assert model.layer3.training
+    assert all(p.requires_grad for p in model.layer3.parameters())
 
 
 def test_norm_eval():
