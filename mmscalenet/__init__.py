@@ -11,7 +11,7 @@ from .version import __version__
 
 allow_mmengine_checkpoints()
 
-from . import models  # noqa: E402,F401  (registers the models)
+from . import engine, models  # noqa: E402,F401  (registers them)
 from .models import (ChannelSpec, CifarResNet, CifarScaleNet,  # noqa: E402
                      SABlock, ScaleNet)
 

@@ -1,0 +1,11 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Data-driven neuron allocation (paper section 3.2, Algorithm 1)."""
+from .algorithm import (AllocationError, AllocationResult, BlockAllocation,
+                        allocate_block, allocate_neurons, even_allocation)
+from .scalenet_io import allocate_from_model, find_scalenet, seed_importance
+
+__all__ = [
+    'AllocationError', 'AllocationResult', 'BlockAllocation',
+    'allocate_block', 'allocate_neurons', 'allocate_from_model',
+    'even_allocation', 'find_scalenet', 'seed_importance'
+]

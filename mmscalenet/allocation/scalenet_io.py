@@ -1,0 +1,62 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Reading a trained seed ScaleNet for the allocation."""
+from typing import List
+
+import torch.nn as nn
+
+from ..models import ScaleNet, SABottleneck
+from .algorithm import AllocationError, AllocationResult, allocate_neurons
+
+
+def find_scalenet(model: nn.Module) -> ScaleNet:
+    """The ScaleNet backbone inside ``model`` (a classifier, a detector, a
+    DDP-wrapped model or the backbone itself)."""
+    model = getattr(model, 'module', model)
+    found = [m for m in model.modules() if isinstance(m, ScaleNet)]
+    if not found:
+        raise AllocationError(
+            f'no ScaleNet backbone in the model ({type(model).__name__}): '
+            f'the neuron allocation needs a seed ScaleNet')
+    return found[0]
+
+
+def sa_blocks(backbone: ScaleNet) -> List[SABottleneck]:
+    return [m for m in backbone.modules() if isinstance(m, SABottleneck)]
+
+
+def seed_importance(backbone: ScaleNet) -> List[List[List[float]]]:
+    """Per block, per scale, |gamma| of each SA output channel's norm."""
+    importance = []
+    for k, block in enumerate(sa_blocks(backbone)):
+        sa = block.conv2
+        scales = []
+        for i in range(len(sa.out_channels)):
+            if i not in sa.scales:
+                scales.append([])
+                continue
+            norm = sa.norms[str(i)]
+            if getattr(norm, 'weight', None) is None:
+                raise AllocationError(
+                    f'block {k}, scale {i}: the norm layer has no affine '
+                    f'weight (gamma) to rank neurons by')
+            scales.append(norm.weight.detach().abs().cpu().tolist())
+        importance.append(scales)
+    return importance
+
+
+def allocate_from_model(model: nn.Module,
+                        budget_ratio: float = 1.0,
+                        b: float = 0.0,
+                        meta: dict = None) -> AllocationResult:
+    """Run the allocation on the seed ScaleNet inside ``model``."""
+    backbone = find_scalenet(model)
+    blocks = sa_blocks(backbone)
+    return allocate_neurons(
+        seed_importance(backbone),
+        widths=[blk.planes for blk in blocks],
+        sides=[blk.conv2.side for blk in blocks],
+        pool_factors=backbone.pool_factors,
+        budget_ratio=budget_ratio,
+        b=b,
+        downsample=blocks[0].conv2.downsample,
+        meta=meta)

@@ -1,0 +1,115 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Hand a trained seed ScaleNet over to retraining with learned channels."""
+import os.path as osp
+from typing import Optional
+
+from mmengine.dist import barrier, broadcast_object_list, is_main_process
+from mmengine.hooks import Hook
+
+from ...allocation import allocate_from_model
+from ...allocation.writer import write_allocation
+from ...registry import register_hook
+
+
+@register_hook
+class NeuronAllocationHook(Hook):
+    """Run the data-driven neuron allocation on the trained seed net.
+
+    At the end of training (or after ``at_epoch`` epochs), ranks every SA
+    output neuron of the model's ScaleNet backbone by its BN |gamma| and
+    keeps, per block, the best neurons within ``budget_ratio`` times the
+    MACs of the ResNet 3x3 conv the block replaces. Rank 0 computes and
+    broadcasts the result, so every rank agrees; rank 0 writes into
+    ``out_dir`` (default: the work dir), atomically and never over an
+    existing file:
+
+    - ``allocated_spec.json``: the channel spec (the authors' row format)
+      with a metadata block (source, budget ratio, b, per-block MACs and
+      budgets);
+    - ``retrain_allocated_spec.py``: the seed config with that spec in place
+      of the seed spec and without this hook: train it from scratch with
+      ``tools/train.py``;
+    - ``allocated_spec.png``: the neuron proportion per scale and block.
+
+    Args:
+        budget_ratio (float): Budget as a fraction of the replaced 3x3
+            conv's MACs (1.0: iso-FLOPs, as the paper; 0.7: a light net).
+            Defaults to 1.0.
+        b (float): Cost exponent of the ranking ``|gamma| / MACs**b``.
+            Defaults to 0 (the paper).
+        at_epoch (int, optional): Allocate after this many epochs instead of
+            at the end of training. Defaults to None.
+        out_dir (str, optional): Where to write. Defaults to the work dir.
+        spec_name (str): File name of the spec.
+            Defaults to ``'allocated_spec.json'``.
+        plot (bool): Write the plot. Defaults to True.
+
+    Example:
+        >>> custom_hooks = [dict(type='NeuronAllocationHook', budget_ratio=1.0)]
+    """
+
+    priority = 'LOW'
+
+    def __init__(self,
+                 budget_ratio: float = 1.0,
+                 b: float = 0.0,
+                 at_epoch: Optional[int] = None,
+                 out_dir: Optional[str] = None,
+                 spec_name: str = 'allocated_spec.json',
+                 plot: bool = True):
+        if not budget_ratio > 0:
+            raise ValueError(f'budget_ratio must be positive, got '
+                             f'{budget_ratio}')
+        if at_epoch is not None and at_epoch < 1:
+            raise ValueError(f'at_epoch must be at least 1, got {at_epoch}')
+        self.budget_ratio = budget_ratio
+        self.b = b
+        self.at_epoch = at_epoch
+        self.out_dir = out_dir
+        self.spec_name = spec_name
+        self.plot = plot
+        self.paths = None
+
+    def after_train_epoch(self, runner) -> None:
+        if self.at_epoch is not None and runner.epoch + 1 == self.at_epoch:
+            self.allocate(runner)
+
+    def after_train(self, runner) -> None:
+        if self.paths is None:
+            self.allocate(runner)
+
+    def allocate(self, runner) -> None:
+        """Compute on rank 0, agree on every rank, write on rank 0."""
+        payload = [None]
+        if is_main_process():
+            try:
+                result = allocate_from_model(
+                    runner.model,
+                    budget_ratio=self.budget_ratio,
+                    b=self.b,
+                    meta=dict(
+                        source=f'{osp.abspath(runner.work_dir)} at epoch '
+                        f'{runner.epoch}, iteration {runner.iter}',
+                        seed_config=getattr(runner.cfg, 'filename', None)))
+                payload = [('ok', result)]
+            except ValueError as e:
+                payload = [('error', str(e))]
+        broadcast_object_list(payload, src=0)
+        status, result = payload[0]
+        if status == 'error':
+            raise ValueError(f'neuron allocation failed: {result}')
+        self.result = result
+        if is_main_process():
+            self.paths = write_allocation(
+                result.spec,
+                self.out_dir or runner.work_dir,
+                seed_cfg=runner.cfg,
+                spec_name=self.spec_name,
+                plot=self.plot,
+                title=f'budget ratio {self.budget_ratio}, b = {self.b}')
+            runner.logger.info('neuron allocation:\n' + result.report())
+            runner.logger.info('wrote ' + ', '.join(
+                f'{k}: {v}' for k, v in self.paths.items()))
+        else:
+            self.paths = {}
+        barrier()
