@@ -12,3 +12,7 @@ test: setup
 	$(PY) -m pytest tests -ra $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	  exit $$rc; }
+
+# The main job: the neuron-allocation pipeline on scikit-learn's digits.
+demo: setup
+	$(PY) tools/demo_allocation.py --work-dir work_dirs/demo

@@ -16,7 +16,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets checkpoints load)
-from mmscalenet.apis import prepare_test_cfg
+from mmscalenet.apis import init_cpu_distributed, prepare_test_cfg
 
 
 def parse_args():
@@ -64,6 +64,7 @@ def main():
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     prepare_test_cfg(cfg, args.checkpoint, out=args.out)
+    init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.test()
 

@@ -17,7 +17,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets --resume load)
-from mmscalenet.apis import prepare_train_cfg
+from mmscalenet.apis import init_cpu_distributed, prepare_train_cfg
 
 
 def parse_args():
@@ -88,6 +88,7 @@ def main():
         auto_scale_lr=args.auto_scale_lr,
         resume=args.resume,
         no_validate=args.no_validate)
+    init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -8,6 +8,8 @@ library is the config's ``default_scope``.
 import os.path as osp
 from typing import Optional
 
+import torch
+import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
@@ -92,3 +94,24 @@ def prepare_test_cfg(cfg: Config,
         else:
             cfg.test_evaluator = [evaluator, dump]
     return cfg
+
+
+def init_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Start the process group on a machine without CUDA.
+
+    mmengine 0.10's ``init_dist`` calls ``torch.cuda.set_device`` for the
+    pytorch launcher, which fails without a GPU; the Runner skips its own
+    initialisation when a group exists, so start one here with gloo (the
+    only CPU backend; a configured ``nccl`` is replaced by it).
+    """
+    if (launcher != 'pytorch' or torch.cuda.is_available()
+            or torch_dist.is_initialized()):
+        return
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    if dist_cfg.pop('backend', 'gloo') != 'gloo':
+        print_log('no CUDA device: using the gloo backend', logger='current')
+    cfg.setdefault('env_cfg', {})['dist_cfg'] = dict(dist_cfg, backend='gloo')
+    cfg.model_wrapper_cfg = dict(
+        cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'),
+        device_ids=None)
+    torch_dist.init_process_group(backend='gloo', **dist_cfg)

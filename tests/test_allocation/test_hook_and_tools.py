@@ -1,0 +1,257 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""NeuronAllocationHook in a real Runner, the offline tool, the plot tool,
+a 2-process run and the demo pipeline."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+
+from mmscalenet.engine import NeuronAllocationHook
+from mmscalenet.models import STRUCTURE_NAMES, ChannelSpec, CifarScaleNet
+from mmscalenet.models.sa_geometry import conv3x3_macs
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SEED_CONFIG = osp.join(REPO, 'configs', 'demo',
+                       'scalenet38-seed_1xb64_digits.py')
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def small_seed_cfg(work_dir, **hook_kwargs):
+    """The demo's seed config, 1 epoch on 128 images."""
+    cfg = Config.fromfile(SEED_CONFIG)
+    cfg.work_dir = str(work_dir)
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_cfg.val_interval = 1
+    cfg.param_scheduler.T_max = cfg.param_scheduler.end = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.train_dataloader.dataset.indices = 128
+    cfg.val_dataloader.dataset.indices = 120
+    cfg.custom_hooks = [dict(type='NeuronAllocationHook', **hook_kwargs)]
+    return cfg
+
+
+def run(*args, timeout=600):
+    out = subprocess.run([sys.executable, *args],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO,
+                         timeout=timeout)
+    return out
+
+
+@pytest.fixture(scope='module')
+def trained_seed(tmp_path_factory):
+    """A seed net trained one epoch with the hook; its runner and files."""
+    work_dir = tmp_path_factory.mktemp('seed')
+    runner = Runner.from_cfg(small_seed_cfg(work_dir))
+    runner.train()
+    hook = [h for h in runner.hooks if isinstance(h, NeuronAllocationHook)][0]
+    return runner, hook, work_dir
+
+
+def test_hook_writes_spec_config_and_plot(trained_seed):
+    runner, hook, work_dir = trained_seed
+    assert sorted(hook.paths) == ['config', 'plot', 'spec']
+    assert hook.paths['spec'] == str(work_dir / 'allocated_spec.json')
+    with open(hook.paths['spec']) as f:
+        data = json.load(f)
+    meta = data['meta']
+    assert meta['budget_ratio'] == 1.0 and meta['b'] == 0.0
+    assert len(meta['block_macs']) == len(data['rows']) == 12
+    assert 'epoch 1' in meta['source']
+    with open(hook.paths['plot'], 'rb') as f:
+        assert f.read(8) == PNG_MAGIC
+    # The spec fits a CIFAR ScaleNet-38 and respects every budget.
+    spec = ChannelSpec.load(hook.paths['spec'])
+    model = CifarScaleNet(38, structure=spec, reference_size=16)
+    out = model(torch.rand(2, 3, 16, 16))
+    assert out[-1].shape == (2, 256, 4, 4)
+    widths = [16] * 4 + [32] * 4 + [64] * 4
+    for k, (macs, budget) in enumerate(
+            zip(meta['block_macs'], meta['block_budgets'])):
+        side = spec.sides[k]
+        assert budget == conv3x3_macs(widths[k], widths[k], side)
+        assert 0 < macs <= budget
+
+
+def test_retrain_config_trains_the_allocated_net(trained_seed, tmp_path):
+    _, hook, _ = trained_seed
+    cfg = Config.fromfile(hook.paths['config'])
+    assert cfg.model.backbone.structure == hook.paths['spec']
+    assert cfg.custom_hooks == []
+    assert cfg.load_from is None
+    cfg.work_dir = str(tmp_path)
+    cfg.train_cfg = dict(by_epoch=False, max_iters=1, val_interval=1)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1,
+                                        by_epoch=False)
+    cfg.train_dataloader.dataset.indices = 64
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    backbone = runner.model.backbone
+    spec = ChannelSpec.load(hook.paths['spec'])
+    assert [blk.conv2.out_channels for blk in backbone.layer1] == [
+        list(c) for c in spec.channels[:4]
+    ]
+
+
+def test_offline_tool_agrees_with_the_hook(trained_seed, tmp_path):
+    runner, hook, work_dir = trained_seed
+    out = run('tools/allocate.py', SEED_CONFIG, str(work_dir / 'epoch_1.pth'),
+              '--out', str(tmp_path))
+    assert out.returncode == 0, out.stderr[-3000:]
+    offline = ChannelSpec.load(str(tmp_path / 'allocated_spec.json'))
+    assert offline == ChannelSpec.load(hook.paths['spec'])
+    assert (tmp_path / 'retrain_allocated_spec.py').is_file()
+    assert (tmp_path / 'allocated_spec.png').is_file()
+
+
+def test_existing_spec_is_never_overwritten(trained_seed, tmp_path):
+    _, hook, work_dir = trained_seed
+    before = (work_dir / 'allocated_spec.json').read_bytes()
+    out = run('tools/allocate.py', SEED_CONFIG, str(work_dir / 'epoch_1.pth'),
+              '--out', str(work_dir), '--budget-ratio', '0.7')
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (work_dir / 'allocated_spec.json').read_bytes() == before
+    light = ChannelSpec.load(str(work_dir / 'allocated_spec_1.json'))
+    assert light.meta['budget_ratio'] == 0.7
+    assert (work_dir / 'retrain_allocated_spec_1.py').is_file()
+
+
+def test_offline_even_allocation(trained_seed, tmp_path):
+    _, _, work_dir = trained_seed
+    out = run('tools/allocate.py', SEED_CONFIG, str(work_dir / 'epoch_1.pth'),
+              '--out', str(tmp_path), '--even')
+    assert out.returncode == 0, out.stderr[-3000:]
+    spec = ChannelSpec.load(str(tmp_path / 'even_spec.json'))
+    model = CifarScaleNet(38, structure='even', reference_size=16)
+    assert spec == model.spec
+
+
+def test_checkpoint_that_does_not_fit_the_seed_spec(tmp_path):
+    even = CifarScaleNet(38, structure='even', reference_size=16)
+    ckpt = tmp_path / 'even.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in even.state_dict().items()}}, ckpt)
+    out = run('tools/allocate.py', SEED_CONFIG, str(ckpt), '--out',
+              str(tmp_path / 'out'))
+    assert out.returncode != 0
+    assert "does not fit the config's seed spec" in out.stderr
+    assert 'backbone.layer1.0.conv2.convs.0.weight' in out.stderr
+    assert not (tmp_path / 'out').exists()
+
+
+def test_config_without_scalenet_is_refused(tmp_path):
+    resnet_cfg = osp.join(REPO, 'configs', 'demo', 'resnet38_1xb64_digits.py')
+    cfg = Config.fromfile(resnet_cfg)
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    ckpt = tmp_path / 'resnet.pth'
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    out = run('tools/allocate.py', resnet_cfg, str(ckpt), '--out',
+              str(tmp_path / 'out'))
+    assert out.returncode != 0
+    assert 'no ScaleNet backbone in the model (ImageClassifier)' in out.stderr
+
+
+def test_impossible_budget_in_the_hook(tmp_path):
+    runner = Runner.from_cfg(
+        small_seed_cfg(tmp_path, budget_ratio=1e-6))
+    with pytest.raises(ValueError, match='neuron allocation failed: block 0:'
+                       ' budget'):
+        runner.train()
+    assert not (tmp_path / 'allocated_spec.json').exists()
+
+
+@pytest.mark.parametrize('name', STRUCTURE_NAMES)
+def test_plot_of_the_authors_structures(tmp_path, name):
+    path = tmp_path / f'{name}.png'
+    out = run('tools/plot_allocation.py', name, '--out', str(path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert path.stat().st_size > 10000
+
+
+def test_plot_tool_names_a_bad_spec(tmp_path):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('[[1, -2, 56]]')
+    out = run('tools/plot_allocation.py', str(bad), '--out',
+              str(tmp_path / 'x.png'))
+    assert out.returncode != 0
+    assert 'block 0, scale 1' in out.stderr and 'got -2' in out.stderr
+    assert not (tmp_path / 'x.png').exists()
+
+
+DIST_SCRIPT = """
+import json, os, sys
+from mmengine.config import Config
+from mmengine.runner import Runner
+import mmscalenet
+from mmscalenet.apis import init_cpu_distributed
+from mmscalenet.engine import NeuronAllocationHook
+cfg = Config.fromfile(sys.argv[1])
+cfg.launcher = 'pytorch'
+init_cpu_distributed(cfg, 'pytorch')
+runner = Runner.from_cfg(cfg)
+runner.train()
+hook = [h for h in runner.hooks if isinstance(h, NeuronAllocationHook)][0]
+rank = os.environ['RANK']
+with open(os.path.join(cfg.work_dir, f'rank{rank}.json'), 'w') as f:
+    json.dump(hook.result.spec.rows(), f)
+"""
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_agrees(tmp_path):
+    cfg = small_seed_cfg(tmp_path / 'work')
+    config = tmp_path / 'seed_dist.py'
+    cfg.dump(str(config))
+    script = tmp_path / 'train_dist.py'
+    script.write_text(DIST_SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    out = subprocess.run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        '--master_port=29533',
+        str(script),
+        str(config)
+    ],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO,
+                         env=env,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    work = tmp_path / 'work'
+    rank0 = json.loads((work / 'rank0.json').read_text())
+    rank1 = json.loads((work / 'rank1.json').read_text())
+    assert rank0 == rank1
+    assert ChannelSpec.load(str(work / 'allocated_spec.json')).rows() == rank0
+    # One rank wrote, once.
+    assert not (work / 'allocated_spec_1.json').exists()
+
+
+@pytest.mark.slow
+def test_demo_pipeline_reduced(tmp_path):
+    out = run('tools/demo_allocation.py', '--work-dir', str(tmp_path),
+              '--epochs', '1', '--train-subset', '128', timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    results = json.loads((tmp_path / 'results.json').read_text())
+    names = [r['name'] for r in results]
+    assert names == [
+        'ScaleNet-38 seed (L=3)', 'ScaleNet-38 data-driven',
+        'ScaleNet-38 even', 'ResNet-38 (bottleneck)'
+    ]
+    for r in results:
+        assert 0 <= r['top1'] <= 100 and r['macs'] > 0 and r['params'] > 0
+    seed, allocated = results[0], results[1]
+    assert allocated['macs'] < seed['macs']
+    assert 'top-1 (%)' in out.stdout
+    assert (tmp_path / 'seed' / 'allocated_spec.png').is_file()
