@@ -87,7 +87,14 @@ def write_allocation(spec: ChannelSpec,
     paths = {'spec': free_path(osp.join(out_dir, spec_name))}
     spec.dump(paths['spec'])
     stem = osp.splitext(osp.basename(paths['spec']))[0]
-    if seed_cfg is not None:
+    if seed_cfg is not None and _find_scalenet_cfg(
+            seed_cfg.get('model')) is None:
+        print_log(
+            'the run\'s config describes no ScaleNet backbone (a model '
+            'built in code?): no retrain config is written, only the spec',
+            logger='current',
+            level=30)
+    elif seed_cfg is not None:
         cfg = retrain_config(seed_cfg, paths['spec'])
         paths['config'] = free_path(osp.join(out_dir, f'retrain_{stem}.py'))
         tmp = f'{paths["config"]}.tmp{os.getpid()}.py'

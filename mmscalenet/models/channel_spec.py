@@ -214,8 +214,11 @@ class ChannelSpec:
                     f'reference side {want} of {arch} at that block')
 
     def dump(self, path: str) -> None:
-        """Write ``{"rows": ..., "meta": ...}`` to ``path`` atomically."""
+        """Write ``{"rows": ..., "meta": ...}`` to ``path`` atomically, one
+        row per line."""
+        rows = ',\n  '.join(json.dumps(row) for row in self.rows())
+        meta = json.dumps(self.meta, indent=1).replace('\n', '\n ')
         tmp = f'{path}.tmp{os.getpid()}'
         with open(tmp, 'w') as f:
-            json.dump(dict(rows=self.rows(), meta=self.meta), f, indent=1)
+            f.write(f'{{\n "rows": [\n  {rows}\n ],\n "meta": {meta}\n}}\n')
         os.replace(tmp, path)

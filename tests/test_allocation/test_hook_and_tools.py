@@ -255,3 +255,26 @@ def test_demo_pipeline_reduced(tmp_path):
     assert allocated['macs'] < seed['macs']
     assert 'top-1 (%)' in out.stdout
     assert (tmp_path / 'seed' / 'allocated_spec.png').is_file()
+
+
+def test_hook_with_a_model_built_in_code(tmp_path):
+    from toy_models import ToyClassifier, ToyImages
+    runner = Runner(
+        model=ToyClassifier(structure='seed'),
+        work_dir=str(tmp_path),
+        train_dataloader=dict(
+            dataset=ToyImages(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=4,
+            num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        train_cfg=dict(by_epoch=False, max_iters=2),
+        custom_hooks=[dict(type='NeuronAllocationHook', budget_ratio=0.5)],
+        default_scope='mmengine')
+    runner.train()
+    hook = [h for h in runner.hooks if isinstance(h, NeuronAllocationHook)][0]
+    # No config to rewrite: the spec and the plot only.
+    assert sorted(hook.paths) == ['plot', 'spec']
+    spec = ChannelSpec.load(hook.paths['spec'])
+    assert spec.meta['budget_ratio'] == 0.5
+    CifarScaleNet(38, structure=spec)(torch.rand(1, 3, 32, 32))

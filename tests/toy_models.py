@@ -1,0 +1,39 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""A toy dataset and a classifier built in code around a real ScaleNet."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch.utils.data import Dataset
+
+from mmscalenet import CifarScaleNet
+
+
+class ToyImages(Dataset):
+    """16 random 16x16 images in 4 classes."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.randn(16, 3, 16, 16, generator=g)
+        self.labels = torch.randint(0, 4, (16, ), generator=g)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return dict(inputs=self.images[i], labels=self.labels[i])
+
+
+class ToyClassifier(BaseModel):
+    """A CIFAR ScaleNet-38 with a linear head."""
+
+    def __init__(self, structure='even'):
+        super().__init__()
+        self.backbone = CifarScaleNet(38, structure=structure)
+        self.fc = nn.Linear(256, 4)
+
+    def forward(self, inputs, labels, mode='tensor'):
+        logits = self.fc(self.backbone(torch.stack(inputs))[-1].mean((2, 3)))
+        if mode == 'loss':
+            return dict(loss=F.cross_entropy(logits, torch.stack(labels)))
+        return logits
