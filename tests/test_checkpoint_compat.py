@@ -4,32 +4,21 @@ import pickle
 
 import pytest
 import torch
-from mmengine.runner import Runner
-from toy_models import ToyClassifier, ToyImages
+from toy_models import toy_runner
 
 
 def make_runner(work_dir, max_iters, resume=False, load_from=None):
-    return Runner(
-        model=ToyClassifier(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=ToyImages(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=4,
-            num_workers=0),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+    return toy_runner(
+        work_dir,
+        max_iters,
         param_scheduler=dict(
             type='MultiStepLR', milestones=[3], by_epoch=False, end=100),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=2,
                             by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         resume=resume,
-        load_from=load_from,
-        randomness=dict(seed=0),
-        default_scope='mmengine')
+        load_from=load_from)
 
 
 def test_checkpoint_needs_the_allow_list(tmp_path):

@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
+from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from mmscalenet import CifarScaleNet
@@ -37,3 +38,21 @@ class ToyClassifier(BaseModel):
         if mode == 'loss':
             return dict(loss=F.cross_entropy(logits, torch.stack(labels)))
         return logits
+
+
+def toy_runner(work_dir, max_iters, structure='even', **kwargs):
+    """A Runner training :class:`ToyClassifier` on :class:`ToyImages`."""
+    return Runner(
+        model=ToyClassifier(structure),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyImages(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=4,
+            num_workers=0),
+        optim_wrapper=dict(
+            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        randomness=dict(seed=0),
+        default_scope='mmengine',
+        **kwargs)

@@ -258,19 +258,12 @@ def test_demo_pipeline_reduced(tmp_path):
 
 
 def test_hook_with_a_model_built_in_code(tmp_path):
-    from toy_models import ToyClassifier, ToyImages
-    runner = Runner(
-        model=ToyClassifier(structure='seed'),
-        work_dir=str(tmp_path),
-        train_dataloader=dict(
-            dataset=ToyImages(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=4,
-            num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        train_cfg=dict(by_epoch=False, max_iters=2),
-        custom_hooks=[dict(type='NeuronAllocationHook', budget_ratio=0.5)],
-        default_scope='mmengine')
+    from toy_models import toy_runner
+    runner = toy_runner(
+        tmp_path,
+        max_iters=2,
+        structure='seed',
+        custom_hooks=[dict(type='NeuronAllocationHook', budget_ratio=0.5)])
     runner.train()
     hook = [h for h in runner.hooks if isinstance(h, NeuronAllocationHook)][0]
     # No config to rewrite: the spec and the plot only.
