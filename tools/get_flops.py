@@ -32,8 +32,9 @@ def parse_args():
         type=int,
         nargs='+',
         default=None,
-        help='input image size: H W, or one value for both (default: 224 '
-        'for classification, 800 1216 for detection)')
+        help='input image size: H W, or one value for both (default: the '
+        'backbone\'s reference size (224 ImageNet, 32 CIFAR) for '
+        'classification, 800 1216 for detection)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -75,19 +76,23 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     scope = config_scope(cfg)
     init_default_scope(scope)
-    if args.shape is None:
-        shape = (224, 224) if scope == 'mmpretrain' else (800, 1216)
+    model = MODELS.build(cfg.model).eval()
+    if args.shape is None and scope == 'mmdet':
+        shape = (800, 1216)
+    elif args.shape is None:
+        side = getattr(model.backbone, 'reference_size', 224)
+        shape = (side, side)
     elif len(args.shape) in (1, 2):
         shape = tuple(args.shape) * (3 - len(args.shape))
     else:
         raise ValueError(f'--shape takes H W or one size, got {args.shape}')
-    model = MODELS.build(cfg.model).eval()
     with torch.no_grad():
         result = measure_complexity(
             TensorForward(model, scope, shape),
             (torch.rand(1, 3, *shape), ))
     print(f'Input shape: (1, 3, {shape[0]}, {shape[1]})')
-    print(f'MACs (conv + fc): {result.macs / 1e9:.3f} G')
+    small = f' ({result.macs / 1e6:.1f} M)' if result.macs < 1e9 else ''
+    print(f'MACs (conv + fc): {result.macs / 1e9:.3f} G{small}')
     print(f'Params: {result.params / 1e6:.2f} M')
     print('Operations by group (G):')
     for group in COUNTED_OPS:

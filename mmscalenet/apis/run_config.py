@@ -17,13 +17,28 @@ SUPPORTED_SCOPES = ('mmdet', 'mmpretrain')
 
 
 def config_scope(cfg: Config) -> str:
-    """The config's ``default_scope``; mmdet or mmpretrain, else an error."""
+    """The library a config is for: its ``default_scope``, or, for a bare
+    model config (``configs/_base_/models/*``), the library that registers
+    its model type. mmdet or mmpretrain; anything else is an error."""
     scope = cfg.get('default_scope', None)
+    if scope is None and isinstance(cfg.get('model'), dict):
+        scope = _scope_of_model_type(cfg.model.get('type'))
     if scope not in SUPPORTED_SCOPES:
         raise ValueError(
             f'default_scope must be one of {SUPPORTED_SCOPES} (the config '
             f'chooses MMDetection or MMPretrain), got {scope!r}')
     return scope
+
+
+def _scope_of_model_type(model_type) -> Optional[str]:
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+    for scope, registry in (('mmpretrain', MMPRETRAIN_MODELS),
+                            ('mmdet', MMDET_MODELS)):
+        registry.import_from_location()
+        if model_type in registry.module_dict:
+            return scope
+    return None
 
 
 def prepare_train_cfg(cfg: Config,

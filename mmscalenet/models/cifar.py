@@ -110,6 +110,8 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
     """
 
     arch_settings = CIFAR_ARCH_SETTINGS
+    #: Input side the net is designed for (tools use it as default input).
+    reference_size = 32
 
     def __init__(self,
                  depth: int,

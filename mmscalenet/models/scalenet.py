@@ -110,6 +110,8 @@ class ScaleNet(ResidualBackbone):
         self.norm_cfg = norm_cfg
         self.with_cp = with_cp
         self.pool_factors = tuple(pool_factors)
+        self.sa_downsample = sa_downsample
+        self.reference_size = reference_size
         widths = [base_channels * 2**i for i in range(self.num_stages)]
         side = reference_size // self.stem_stride
         sides = [max(1, side // 2**i) for i in range(self.num_stages)]
@@ -158,7 +160,8 @@ class ScaleNet(ResidualBackbone):
                                     len(self.pool_factors))
         if structure == 'even':
             return ChannelSpec.even(self.stage_blocks, widths, sides,
-                                    self.pool_factors)
+                                    self.pool_factors, 1.0,
+                                    self.sa_downsample)
         spec = ChannelSpec.load(structure)
         spec.check_layout(self.stage_blocks, sides, len(self.pool_factors),
                           arch)

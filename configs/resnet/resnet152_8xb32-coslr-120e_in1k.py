@@ -1,0 +1,6 @@
+# ResNet-152 baseline, the schedule of scalenet152_8xb32-coslr-120e_in1k.py.
+_base_ = [
+    '../_base_/models/resnet152.py', '../_base_/datasets/imagenet_bs32.py',
+    '../_base_/schedules/imagenet_bs256_coslr_120e.py',
+    '../_base_/default_runtime.py'
+]
