@@ -11,13 +11,13 @@ Example:
         configs/_base_/models/resnet50.py --out rf.png
 """
 import argparse
-import os
 import os.path as osp
 
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import mmscalenet  # noqa: F401
+from mmscalenet.allocation.plot import save_figure
 from mmscalenet.analysis import receptive_field_ranges
 from mmscalenet.apis import config_scope
 
@@ -48,12 +48,7 @@ def plot(results: dict, path: str) -> None:
     ax.set_ylabel('receptive field (pixels)')
     ax.set_yscale('log')
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    root, ext = osp.splitext(path)
-    tmp = f'{root}.tmp{os.getpid()}{ext}'
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def main():

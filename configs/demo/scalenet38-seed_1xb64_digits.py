@@ -3,25 +3,20 @@
 # training, NeuronAllocationHook writes the allocated spec and the config to
 # retrain it from scratch into the work dir.
 _base_ = [
-    '../_base_/datasets/digits_bs64.py', '../_base_/schedules/digits_12e.py',
-    '../_base_/default_runtime.py'
+    '../_base_/models/linear_classifier.py', '../_base_/datasets/digits_bs64.py',
+    '../_base_/schedules/digits_12e.py', '../_base_/default_runtime.py'
 ]
+custom_imports = dict(
+    imports=['mmscalenet', 'mmscalenet.datasets'], allow_failed_imports=False)
 
 model = dict(
-    type='ImageClassifier',
     backbone=dict(
         type='CifarScaleNet',
         depth=38,
         structure='seed',
         reference_size=16,
         zero_init_residual=True),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(
-        type='LinearClsHead',
-        num_classes=10,
-        in_channels=256,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, )))
+    head=dict(num_classes=10, in_channels=256, topk=(1, )))
 
 custom_hooks = [dict(type='NeuronAllocationHook', budget_ratio=1.0, b=0.0)]
 default_hooks = dict(

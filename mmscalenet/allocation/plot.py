@@ -33,6 +33,12 @@ def plot_allocation(spec: ChannelSpec,
     ax.legend(loc='upper left', bbox_to_anchor=(1.0, 1.0), fontsize=8)
     if title:
         ax.set_title(title)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str) -> None:
+    """Save a matplotlib figure to ``path`` atomically and close it."""
+    import matplotlib.pyplot as plt
     fig.tight_layout()
     root, ext = osp.splitext(path)
     tmp = f'{root}.tmp{os.getpid()}{ext}'

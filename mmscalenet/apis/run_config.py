@@ -47,7 +47,7 @@ def prepare_train_cfg(cfg: Config,
                       resume: Optional[str] = None,
                       no_validate: bool = False) -> Config:
     """Apply the train script's flags to ``cfg`` in place and return it."""
-    config_scope(cfg)
+    cfg.default_scope = config_scope(cfg)
     if amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper == 'AmpOptimWrapper':
@@ -92,7 +92,7 @@ def prepare_test_cfg(cfg: Config,
     ``out`` appends the library's dump metric, as mmdet's
     (``DumpDetResults``) and mmpretrain's (``DumpResults``) test scripts do.
     """
-    scope = config_scope(cfg)
+    scope = cfg.default_scope = config_scope(cfg)
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     cfg.load_from = checkpoint

@@ -1,7 +1,6 @@
 # scikit-learn's handwritten digits (shipped with scikit-learn: 1,437 train /
 # 360 test images, 8x8, 10 classes), resized to 16x16 for CIFAR-style nets.
-custom_imports = dict(
-    imports=['mmscalenet', 'mmscalenet.datasets'], allow_failed_imports=False)
+# DigitsDataset needs custom_imports of 'mmscalenet.datasets' in the config.
 
 dataset_type = 'DigitsDataset'
 data_preprocessor = dict(

@@ -1,5 +1,5 @@
 # mmpretrain's ResNet-50, the baseline of ScaleNet-50, same classifier.
-_base_ = './in1k_classifier.py'
+_base_ = './linear_classifier.py'
 
 model = dict(
     backbone=dict(

@@ -1,5 +1,5 @@
 # ScaleNet-50 (the authors' learned allocation) as an mmpretrain classifier.
-_base_ = './in1k_classifier.py'
+_base_ = './linear_classifier.py'
 
 model = dict(
     backbone=dict(

@@ -1,5 +1,5 @@
-# The ImageNet-1k classifier around a backbone (set by the model bases):
-# global average pooling and a linear head 2048 -> 1000.
+# An mmpretrain ImageClassifier around a backbone (set by the model bases and
+# configs): global average pooling and a linear head, 2048 -> 1000 classes.
 custom_imports = dict(imports=['mmscalenet'], allow_failed_imports=False)
 
 model = dict(
