@@ -1,0 +1,9 @@
+# Faster R-CNN FPN with a ResNet-50 backbone (ImageNet weights from
+# torchvision, as in mmdet's configs), COCO at shorter side 800 / longer side
+# <= 1200, the paper's 10-epoch schedule. Paper Table 6: 32.6 mmAP.
+_base_ = [
+    'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
+    '../_base_/datasets/coco_detection_800x1200.py',
+    '../_base_/schedules/detection_10e.py',
+    'mmdet::_base_/default_runtime.py'
+]

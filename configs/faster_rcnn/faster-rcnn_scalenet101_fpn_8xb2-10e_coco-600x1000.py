@@ -1,0 +1,9 @@
+# Faster R-CNN FPN with a ScaleNet-101 backbone, COCO at shorter side 600 /
+# longer side <= 1000, the paper's 10-epoch schedule. Paper Table 6: 37.3
+# mmAP.
+_base_ = [
+    '../_base_/models/faster-rcnn_scalenet101_fpn.py',
+    '../_base_/datasets/coco_detection_600x1000.py',
+    '../_base_/schedules/detection_10e.py',
+    'mmdet::_base_/default_runtime.py'
+]

@@ -1,0 +1,244 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Faster R-CNN with ScaleNet through MMDetection: configs, pretrained
+loading, the stock mmdet config, and a learning run on toy COCO."""
+import glob
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+from make_toy_coco import make_toy_coco
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DET_CONFIGS = sorted(
+    osp.relpath(p, REPO)
+    for p in glob.glob(osp.join(REPO, 'configs', 'faster_rcnn', '*.py'))) + [
+        'configs/faster_rcnn_scalenet101_coco.py'
+    ]
+CLASSES = ('square', 'circle', 'triangle')
+
+
+@pytest.fixture(scope='module')
+def toy_coco(tmp_path_factory):
+    root = tmp_path_factory.mktemp('toy_coco')
+    make_toy_coco(str(root), train=32, val=8, size=128, seed=0)
+    return root
+
+
+def build(cfg_model):
+    from mmdet.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(cfg_model)
+
+
+def one_batch(cfg, toy_coco):
+    """A real image of the toy set through the config's own test pipeline
+    (its resize: the config's scale), with its boxes."""
+    from mmdet.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+    dataset_cfg = cfg.val_dataloader.dataset
+    dataset_cfg.update(
+        data_root=str(toy_coco), metainfo=dict(classes=CLASSES))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(dataset_cfg)
+    return pseudo_collate([dataset[0]])
+
+
+def test_config_names_and_paper_path():
+    assert 'configs/faster_rcnn_scalenet101_coco.py' in DET_CONFIGS
+    assert len(DET_CONFIGS) == 9
+    cfg = Config.fromfile(osp.join(REPO, DET_CONFIGS[-1]))
+    assert cfg.model.backbone.type == 'ScaleNet'
+    assert cfg.model.backbone.depth == 101
+    assert cfg.train_dataloader.dataset.pipeline[2].scale == (1200, 800)
+    assert cfg.param_scheduler[1].milestones == [4, 8]
+    assert cfg.train_cfg.max_epochs == 10
+    assert cfg.optim_wrapper.optimizer.lr == 0.01
+    assert cfg.train_dataloader.batch_size == 2  # 8 GPUs x 2 = 16
+
+
+@pytest.mark.parametrize('config', DET_CONFIGS[:-1])
+def test_config_builds_and_runs_train_and_predict(config, toy_coco):
+    cfg = Config.fromfile(osp.join(REPO, config))
+    scale = cfg.test_dataloader.dataset.pipeline[1].scale
+    short, long = min(scale), max(scale)
+    backbone = cfg.model.backbone
+    assert (backbone.frozen_stages, backbone.norm_eval) == (1, True)
+    assert cfg.model.neck.in_channels == [256, 512, 1024, 2048]
+    cfg.model.roi_head.bbox_head.num_classes = len(CLASSES)
+    model = build(cfg.model)
+    data = one_batch(cfg, toy_coco)
+    batch = model.data_preprocessor(data, training=True)
+    h, w = batch['inputs'].shape[-2:]
+    assert min(h, w) >= short - 32 and max(h, w) <= long + 32
+    model.train()
+    total, log_vars = model.parse_losses(model(**batch, mode='loss'))
+    assert torch.isfinite(total)
+    assert {'loss_rpn_cls', 'loss_cls', 'loss_bbox'} <= set(log_vars)
+    total.backward()
+    model.eval()
+    with torch.no_grad():
+        preds = model(**model.data_preprocessor(data, False), mode='predict')
+    assert preds[0].pred_instances.bboxes.shape[-1] == 4
+
+
+def test_pretrained_prefix_loads_every_backbone_key(tmp_path):
+    cls_cfg = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'models', 'scalenet50.py'))
+    from mmpretrain.registry import MODELS as CLS_MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = CLS_MODELS.build(cls_cfg.model)
+    classifier.init_weights()
+    ckpt = tmp_path / 'scalenet50_in1k.pth'
+    torch.save({'state_dict': classifier.state_dict()}, ckpt)
+
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'faster_rcnn',
+                 'faster-rcnn_scalenet50_fpn_8xb2-10e_coco-800x1200.py'))
+    cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    detector = build(cfg.model)
+    detector.init_weights()
+    source = {
+        k[len('backbone.'):]: v
+        for k, v in classifier.state_dict().items()
+        if k.startswith('backbone.')
+    }
+    loaded = detector.backbone.state_dict()
+    assert sorted(loaded) == sorted(source)
+    for key, value in source.items():
+        assert torch.equal(loaded[key], value), key
+
+
+STOCK = """
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmscalenet'], allow_failed_imports=False)
+model = dict(backbone=dict(_delete_=True, type='ScaleNet', depth=50,
+                           structure='scalenet50'))
+"""
+
+
+def test_stock_mmdet_config_with_scalenet_trains(toy_coco, tmp_path,
+                                                 monkeypatch):
+    import train
+    config = tmp_path / 'stock_scalenet.py'
+    config.write_text(STOCK)
+    work = tmp_path / 'work'
+    classes = "('square','circle','triangle')"
+    monkeypatch.setattr(sys, 'argv', [
+        'train.py',
+        str(config), '--work-dir',
+        str(work), '--no-validate', '--cfg-options',
+        f'train_dataloader.dataset.data_root='
+        f'{toy_coco}/', f'train_dataloader.dataset.metainfo.classes='
+        f'{classes}', 'train_dataloader.batch_size=1',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_dataloader.dataset.indices=1',
+        'model.roi_head.bbox_head.num_classes=3', 'train_cfg.max_epochs=1',
+        'default_hooks.checkpoint=None'
+    ])
+    train.main()
+    text = open(glob.glob(str(work / '*' / '*.log'))[0]).read()
+    assert "type='ScaleNet'" in text
+    assert re.search(r'Epoch\(train\) \[1\]\[1/1\].*loss: \d', text)
+
+
+TOY_CONFIG = """
+_base_ = '{repo}/configs/faster_rcnn/faster-rcnn_scalenet50_fpn_8xb2-10e_coco-600x1000.py'
+data_root = '{data}/'
+metainfo = dict(classes=('square', 'circle', 'triangle'))
+img_scale = (128, 128)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                          'img_shape', 'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 pipeline=train_pipeline,
+                 filter_cfg=dict(filter_empty_gt=True, min_size=4)))
+val_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, metainfo=metainfo,
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+# From scratch (no ImageNet weights here): train every stage and norm.
+model = dict(
+    backbone=dict(init_cfg=None, frozen_stages=-1, norm_eval=False,
+                  zero_init_residual=True),
+    roi_head=dict(bbox_head=dict(num_classes=3)),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=256),
+                   rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
+train_cfg = dict(max_epochs=12, val_interval=12)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[10])
+]
+optim_wrapper = dict(
+    optimizer=dict(lr=0.02), clip_grad=dict(max_norm=10, norm_type=2))
+default_hooks = dict(
+    logger=dict(interval=8), checkpoint=dict(interval=12),
+    visualization=dict(draw=False))
+randomness = dict(seed=0)
+"""
+
+
+def run(*args, timeout=900):
+    out = subprocess.run([sys.executable, *args],
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO,
+                         timeout=timeout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def bbox_map(text):
+    return float(re.findall(r'coco/bbox_mAP: (-?[\d.]+)', text)[-1])
+
+
+@pytest.mark.slow
+def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
+    config = tmp_path / 'toy_faster_rcnn.py'
+    config.write_text(TOY_CONFIG.format(repo=REPO, data=toy_coco))
+    work = tmp_path / 'work'
+    run('tools/train.py', str(config), '--work-dir', str(work))
+    trained = run('tools/test.py', str(config), str(work / 'epoch_12.pth'),
+                  '--work-dir', str(tmp_path / 'test'))
+    # mmdet's own test script on the same checkpoint gives the same numbers.
+    import mmdet
+    mmdet_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
+                          'test.py')
+    stock = run(mmdet_test, str(config), str(work / 'epoch_12.pth'),
+                '--work-dir', str(tmp_path / 'mmdet_test'))
+    assert re.findall(r'coco/bbox_mAP[^\n]*', trained)[-1].split(
+        'data_time')[0] == re.findall(r'coco/bbox_mAP[^\n]*', stock)[-1].split(
+            'data_time')[0]
+
+    cfg = Config.fromfile(str(config))
+    untrained_model = build(cfg.model)
+    untrained_model.init_weights()
+    untrained_ckpt = tmp_path / 'untrained.pth'
+    torch.save({'state_dict': untrained_model.state_dict()}, untrained_ckpt)
+    untrained = run('tools/test.py', str(config), str(untrained_ckpt),
+                    '--work-dir', str(tmp_path / 'test0'))
+    ap, ap0 = bbox_map(trained), bbox_map(untrained)
+    assert 'coco/bbox_mAP_50' in trained and 'coco/bbox_mAP_l' in trained
+    assert ap > 0.1 and ap > ap0 + 0.1, (ap, ap0)
