@@ -2,14 +2,8 @@
 # torchvision, as in mmdet's configs), COCO at shorter side 600 / longer side
 # <= 1000, the paper's 10-epoch schedule. Paper Table 6: 34.1 mmAP.
 _base_ = [
-    'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
+    '../_base_/models/faster-rcnn_r101_fpn.py',
     '../_base_/datasets/coco_detection_600x1000.py',
     '../_base_/schedules/detection_10e.py',
     'mmdet::_base_/default_runtime.py'
 ]
-
-model = dict(
-    backbone=dict(
-        depth=101,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='torchvision://resnet101')))
