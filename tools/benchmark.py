@@ -1,31 +1,50 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Speed and memory of ScaleNet against ResNet, measured side by side.
 
-Builds, in one process, mmscalenet's ScaleNet classifier, the authors' layer
-sequence (``tools/official_scalenet.py``, the baseline the SA block must not
-fall behind) with the same structure, and mmpretrain's ResNet of the same
-depth, each with a global-pooling + fc head. It then times, in interleaved
-rounds (every round runs every model once, so drifts of the machine hit all
-alike), an eval forward and a training step (forward, backward, SGD step),
-and reports medians and their ratios to ResNet (and to the authors'
-sequence). Memory is the bytes of activations autograd keeps alive for the
-backward pass (exact and device independent), plus the CUDA peak on a GPU.
+For each depth (50, 101) it builds, in one process, mmpretrain's ResNet and
+mmscalenet's ScaleNet (the authors' structure), each with a global pooling +
+fc head, plus the authors' layer sequence (``tools/official_scalenet.py``,
+the baseline the SA block must not fall behind), and Faster R-CNN FPN
+detectors on both backbones. Timings run in interleaved rounds (every round
+runs every model once, so drifts of the machine hit all alike) and report
+medians. Rows:
+
+- eval forward, batch 16, 224x224: plain eval, and both fused (mmcv's
+  ``fuse_conv_bn`` for ResNet, ``ScaleNet.switch_to_deploy()``);
+- training step (forward, backward, SGD step), batch 16;
+- memory of a training step: the bytes of activations autograd keeps for
+  the backward pass (exact, device independent), and the CUDA peak on GPUs;
+- Faster R-CNN FPN, one 800x1216 image, eval.
+
+Each row prints the ratio ScaleNet / ResNet and the target of the
+performance issue. Never used as a timed test.
 
 Example:
-    python tools/benchmark.py                      # ScaleNet-50, batch 16
-    python tools/benchmark.py --arch scalenet101 --rounds 7 --device cuda
+    python tools/benchmark.py                        # CPU, depths 50 and 101
+    python tools/benchmark.py --depths 50 --rounds 7 --device cuda --amp
 """
 import argparse
+import copy
+import os.path as osp
 import statistics
 import time
 from typing import Callable, Dict, List
 
 import torch
 import torch.nn as nn
+from mmcv.cnn import fuse_conv_bn
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet import ScaleNet
-from mmscalenet.converters import arch_depth
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TARGETS = {
+    'eval': 0.90,
+    'eval_fused': 0.90,
+    'train': 1.00,
+    'memory': 1.10,
+    'detection': 0.70
+}
 
 
 class Classifier(nn.Module):
@@ -40,17 +59,50 @@ class Classifier(nn.Module):
         return self.fc(self.backbone(x)[-1].mean((2, 3)))
 
 
-def build_models(arch: str) -> Dict[str, nn.Module]:
+def classifiers(depth: int) -> Dict[str, nn.Module]:
     from mmpretrain.models import ResNet
-    depth = arch_depth(arch)
+    arch = f'scalenet{depth}'
     return {
-        f'ResNet-{depth} (mmpretrain)':
-        Classifier(ResNet(depth, out_indices=(3, ))),
-        f'{arch} (authors\' sequence)':
-        OfficialScaleNet(arch),
-        f'{arch} (mmscalenet)':
-        Classifier(ScaleNet(depth, arch, out_indices=(3, ))),
+        f'ResNet-{depth}': Classifier(ResNet(depth, out_indices=(3, ))),
+        f'ScaleNet-{depth}': Classifier(ScaleNet(depth, arch,
+                                                 out_indices=(3, ))),
+        f'ScaleNet-{depth} (authors\' sequence)': OfficialScaleNet(arch),
     }
+
+
+def fused(models: Dict[str, nn.Module]) -> Dict[str, nn.Module]:
+    out = {}
+    for name, model in models.items():
+        if 'authors' in name:
+            continue
+        model = copy.deepcopy(model).eval()
+        if isinstance(model.backbone, ScaleNet):
+            model.backbone.switch_to_deploy()
+            fuse_conv_bn(model)  # the head has no norm; kept for symmetry
+        else:
+            fuse_conv_bn(model)
+        out[f'{name} fused'] = model
+    return out
+
+
+def detectors(depth: int) -> Dict[str, nn.Module]:
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'faster_rcnn',
+                 'faster-rcnn_r50_fpn_8xb2-10e_coco-800x1200.py'))
+    out = {}
+    for name, backbone in ((f'Faster R-CNN ResNet-{depth}',
+                            dict(type='ResNet', depth=depth)),
+                           (f'Faster R-CNN ScaleNet-{depth}',
+                            dict(type='ScaleNet', depth=depth,
+                                 structure=f'scalenet{depth}'))):
+        model_cfg = copy.deepcopy(cfg.model)
+        model_cfg.backbone = dict(backbone, out_indices=(0, 1, 2, 3))
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            out[name] = MODELS.build(model_cfg).eval()
+    return out
 
 
 def sync(device: torch.device) -> None:
@@ -58,35 +110,62 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def eval_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+def eval_step(model: nn.Module, x: torch.Tensor,
+              amp: bool) -> Callable[[], None]:
 
     def step():
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
             model(x)
 
     return step
 
 
-def train_step(model: nn.Module, x: torch.Tensor,
-               y: torch.Tensor) -> Callable[[], None]:
+def detection_step(model: nn.Module, x: torch.Tensor,
+                   amp: bool) -> Callable[[], None]:
+    from mmdet.structures import DetDataSample
+    h, w = x.shape[-2:]
+    samples = [
+        DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                scale_factor=(1.0, 1.0)))
+    ]
+
+    def step():
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
+            model.predict(x, samples)
+
+    return step
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               amp: bool) -> Callable[[], None]:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler(enabled=amp and x.is_cuda)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        criterion(model(x), y).backward()
-        optimizer.step()
+        with torch.autocast(x.device.type, enabled=amp):
+            loss = criterion(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
     return step
 
 
 def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the tensors autograd saves for backward in one forward."""
+    """Bytes of the activations autograd saves for backward in one forward
+    (parameters, which autograd saves too, left out)."""
     seen, total = set(), [0]
 
     def pack(t):
         key = (t.untyped_storage().data_ptr(), t.dtype)
-        if key not in seen:
+        if not isinstance(t, nn.Parameter) and key not in seen:
             seen.add(key)
             total[0] += t.untyped_storage().nbytes()
         return t
@@ -96,12 +175,13 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return total[0]
 
 
-def timed_rounds(steps: Dict[str, Callable[[], None]], rounds: int,
-                 warmup: int, device: torch.device) -> Dict[str, List[float]]:
+def timed(steps: Dict[str, Callable[[], None]], rounds: int, warmup: int,
+          device: torch.device) -> Dict[str, float]:
+    """Median seconds of each step over interleaved rounds."""
     for step in steps.values():
         for _ in range(warmup):
             step()
-    times = {name: [] for name in steps}
+    times: Dict[str, List[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             sync(device)
@@ -109,30 +189,83 @@ def timed_rounds(steps: Dict[str, Callable[[], None]], rounds: int,
             step()
             sync(device)
             times[name].append(time.perf_counter() - start)
-    return times
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def print_table(title: str, medians: Dict[str, float], unit: str,
-                scale: float) -> None:
-    names = list(medians)
-    base, authors = names[0], names[1]
+def print_rows(title: str, values: Dict[str, float], unit: str, scale: float,
+               target: str = None) -> None:
+    """One table: values, ratio to the first (ResNet) row, the target."""
+    names = list(values)
+    base = values[names[0]]
     print(f'\n{title}')
-    print(f'  {"model":<34}{unit:>12}{"vs " + base.split()[0]:>16}'
-          f'{"vs authors":>12}')
-    for name, value in medians.items():
-        vs_authors = (f'{value / medians[authors]:.3f}x'
-                      if name != base else '')
-        print(f'  {name:<34}{value * scale:>12.1f}'
-              f'{value / medians[base]:>15.3f}x{vs_authors:>12}')
+    for name in names:
+        ratio = values[name] / base
+        line = f'  {name:<40}{values[name] * scale:>10.1f} {unit:<4}' \
+               f'{ratio:>8.3f}x'
+        if target is not None and name != names[0] and 'authors' not in name:
+            verdict = 'meets' if ratio <= TARGETS[target] else 'misses'
+            line += f'   target <= {TARGETS[target]:.2f}x: {verdict}'
+        print(line)
+
+
+def benchmark_depth(depth: int, args, device: torch.device) -> None:
+    torch.manual_seed(0)
+    models = {n: m.to(device).eval() for n, m in classifiers(depth).items()}
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    print_rows(
+        f'[{depth}] Eval forward, batch {args.batch}, {args.size}x{args.size}',
+        timed({n: eval_step(m, x, args.amp)
+               for n, m in models.items()}, args.rounds, args.warmup,
+              device), 'ms', 1e3, 'eval')
+    fused_models = fused(models)
+    print_rows(
+        f'[{depth}] Eval forward, conv-BN fused (ResNet: mmcv fuse_conv_bn; '
+        f'ScaleNet: switch_to_deploy)',
+        timed({n: eval_step(m, x, args.amp)
+               for n, m in fused_models.items()}, args.rounds, args.warmup,
+              device), 'ms', 1e3, 'eval_fused')
+    del fused_models
+    if not args.skip_train:
+        xt = torch.randn(
+            args.train_batch, 3, args.size, args.size, device=device)
+        yt = torch.randint(0, 1000, (args.train_batch, ), device=device)
+        for m in models.values():
+            m.train()
+        print_rows(
+            f'[{depth}] Training step (forward, backward, SGD), batch '
+            f'{args.train_batch}',
+            timed({n: train_step(m, xt, yt, args.amp)
+                   for n, m in models.items()}, args.rounds, args.warmup,
+                  device), 'ms', 1e3, 'train')
+        print_rows(
+            f'[{depth}] Activations saved for backward, batch '
+            f'{args.train_batch}',
+            {n: float(saved_activation_bytes(m, xt))
+             for n, m in models.items()}, 'MiB', 1 / 2**20, 'memory')
+        if device.type == 'cuda':
+            peaks = {}
+            for name, model in models.items():
+                step = train_step(model, xt, yt, args.amp)
+                torch.cuda.reset_peak_memory_stats(device)
+                step()
+                sync(device)
+                peaks[name] = float(torch.cuda.max_memory_allocated(device))
+            print_rows(f'[{depth}] CUDA peak memory, training step', peaks,
+                       'MiB', 1 / 2**20, 'memory')
+    del models
+    if not args.skip_detection:
+        dets = {n: m.to(device) for n, m in detectors(depth).items()}
+        xd = torch.randn(1, 3, 800, 1216, device=device)
+        print_rows(
+            f'[{depth}] Faster R-CNN FPN, eval, one 800x1216 image',
+            timed({n: detection_step(m, xd, args.amp)
+                   for n, m in dets.items()}, args.rounds, args.warmup,
+                  device), 'ms', 1e3, 'detection')
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        '--arch',
-        default='scalenet50',
-        choices=['scalenet50', 'scalenet50_light', 'scalenet101',
-                 'scalenet152'])
+    parser.add_argument('--depths', type=int, nargs='+', default=[50, 101])
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--train-batch', type=int, default=16)
     parser.add_argument('--size', type=int, default=224)
@@ -140,54 +273,21 @@ def main():
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
-        '--skip-train', action='store_true', help='eval forward only')
+        '--amp', action='store_true', help='autocast (fp16 on CUDA)')
+    parser.add_argument('--skip-train', action='store_true')
+    parser.add_argument('--skip-detection', action='store_true')
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    models = {n: m.to(device) for n, m in build_models(args.arch).items()}
-    print(f'device: {device} ({torch.get_num_threads()} threads), torch '
-          f'{torch.__version__}, input {args.size}x{args.size}, '
-          f'{args.rounds} interleaved rounds, medians')
-
-    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    for m in models.values():
-        m.eval()
-    times = timed_rounds({n: eval_step(m, x)
-                          for n, m in models.items()}, args.rounds,
-                         args.warmup, device)
-    print_table(f'Eval forward, batch {args.batch}',
-                {n: statistics.median(t)
-                 for n, t in times.items()}, 'ms', 1e3)
-    if args.skip_train:
-        return
-
-    xt = torch.randn(
-        args.train_batch, 3, args.size, args.size, device=device)
-    yt = torch.randint(0, 1000, (args.train_batch, ), device=device)
-    for m in models.values():
-        m.train()
-    times = timed_rounds({n: train_step(m, xt, yt)
-                          for n, m in models.items()}, args.rounds,
-                         args.warmup, device)
-    print_table(f'Training step (forward, backward, SGD), batch '
-                f'{args.train_batch}',
-                {n: statistics.median(t)
-                 for n, t in times.items()}, 'ms', 1e3)
-    saved = {n: saved_activation_bytes(m, xt) for n, m in models.items()}
-    print_table(
-        f'Activations saved for backward, batch {args.train_batch}',
-        {n: float(b)
-         for n, b in saved.items()}, 'MiB', 1 / 2**20)
-    if device.type == 'cuda':
-        peaks = {}
-        for name, model in models.items():
-            torch.cuda.reset_peak_memory_stats(device)
-            train_step(model, xt, yt)()
-            sync(device)
-            peaks[name] = float(torch.cuda.max_memory_allocated(device))
-        print_table('CUDA peak memory, training step', peaks, 'MiB',
-                    1 / 2**20)
+    name = (torch.cuda.get_device_name(device)
+            if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} '
+            f'threads')
+    print(f'device: {name}; torch {torch.__version__}; '
+          f'{"AMP" if args.amp else "fp32"}; {args.rounds} interleaved '
+          f'rounds after {args.warmup} warm-up, medians; ratios are '
+          f'ScaleNet / ResNet')
+    for depth in args.depths:
+        benchmark_depth(depth, args, device)
 
 
 if __name__ == '__main__':

@@ -4,13 +4,12 @@ from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .sa_block import SABlock
+from .sa_block import SABlock, max_pool_tiled
 from .sa_geometry import IMAGENET_POOL_FACTORS, pool_window
 
 
@@ -108,7 +107,8 @@ class Bottleneck(BaseModule):
             out = self.relu(self.forward_conv2(out))
             out = self.norm3(self.conv3(out))
             identity = x if self.downsample is None else self.downsample(x)
-            return out + identity
+            out += identity
+            return out
 
         if self.with_cp and x.requires_grad:
             out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
@@ -168,7 +168,7 @@ class SABottleneck(Bottleneck):
             return x
         h, w = x.shape[-2:]
         window = (pool_window(h, self.stride), pool_window(w, self.stride))
-        return F.max_pool2d(x, window, window)
+        return max_pool_tiled(x, window)
 
 
 class ResidualBackbone(BaseModule):

@@ -1,17 +1,38 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """The scale aggregation (SA) block (paper section 3.1)."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn.utils.fuse_conv_bn import _fuse_conv_bn
 from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import register_model
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
                           check_downsample, downsampled_size, kernel_size,
                           pool_window, upsample_is_nearest)
+
+
+def max_pool_tiled(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
+    """Max pooling with stride = window, floor mode, for inference speed.
+
+    Equal to ``F.max_pool2d(x, window, window)``. Without autograd, on a
+    channels-first map, two reductions over reshaped views are several
+    times faster on CPUs than ``max_pool2d``, which computes indices; with
+    autograd (the backward needs them) or channels-last maps (where
+    ``max_pool2d`` is fast) it is ``max_pool2d`` itself.
+    """
+    if (x.requires_grad and torch.is_grad_enabled()) or \
+            x.is_contiguous(memory_format=torch.channels_last) or \
+            not x.is_contiguous():
+        return F.max_pool2d(x, window, window)
+    (kh, kw), (n, c, h, w) = window, x.shape
+    hh, ww = h // kh, w // kw
+    rows = x[:, :, :hh * kh].reshape(n, c, hh, kh, w).amax(3)
+    return rows[..., :ww * kw].reshape(n, c, hh, ww, kw).amax(4)
 
 
 @register_model
@@ -151,8 +172,10 @@ class SABlock(BaseModule):
             src, step = pooled.get(g, x), factor // g
         window = (pool_window(src.shape[-2], step),
                   pool_window(src.shape[-1], step))
-        pool = F.max_pool2d if self.downsample == 'max' else F.avg_pool2d
-        pooled[factor] = pool(src, window, window)
+        if self.downsample == 'max':
+            pooled[factor] = max_pool_tiled(src, window)
+        else:
+            pooled[factor] = F.avg_pool2d(src, window, window)
         return pooled[factor]
 
     def _upsample(self, y: torch.Tensor, size, nearest: Optional[bool]):
@@ -173,6 +196,23 @@ class SABlock(BaseModule):
                 y = self._upsample(y, size, self._nearest[i])
             outs.append(self.norms[str(i)](y))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+
+    def switch_to_deploy(self) -> 'SABlock':
+        """Fold each scale's norm into its conv, for inference.
+
+        In eval mode a BatchNorm is a per-channel affine map, which commutes
+        with nearest and with bilinear upsampling (whose weights sum to 1),
+        so the norm after the upsampling becomes a bias of the conv on the
+        small map: the same outputs, without normalizing full-size maps.
+        """
+        for i in self.scales:
+            norm = self.norms[str(i)]
+            if not isinstance(norm, _BatchNorm):
+                raise TypeError(f'switch_to_deploy folds BatchNorm layers, '
+                                f'scale {i} has {type(norm).__name__}')
+            self.convs[str(i)] = _fuse_conv_bn(self.convs[str(i)], norm)
+            self.norms[str(i)] = nn.Identity()
+        return self.eval()
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, '

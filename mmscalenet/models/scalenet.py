@@ -3,12 +3,13 @@
 from typing import List, Optional, Sequence
 
 import torch.nn as nn
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer, build_norm_layer, fuse_conv_bn
 from mmengine.model import Sequential
 
 from ..registry import register_model
 from .channel_spec import ChannelSpec, StructureLike
 from .residual import DEFAULT_INIT_CFG, ResidualBackbone, SABottleneck
+from .sa_block import SABlock
 from .sa_geometry import IMAGENET_POOL_FACTORS
 
 
@@ -184,3 +185,19 @@ class ScaleNet(ResidualBackbone):
 
     def forward_stem(self, x):
         return self.maxpool(super().forward_stem(x))
+
+    def switch_to_deploy(self) -> 'ScaleNet':
+        """Fold every BatchNorm into the conv before it, for inference.
+
+        The SA blocks fold their per-scale norms into the convs on the
+        pooled maps (:meth:`SABlock.switch_to_deploy`); mmcv's
+        ``fuse_conv_bn`` fuses the rest (stem, 1x1 convs, shortcuts). The
+        outputs equal the eval-mode outputs to float precision; the model is
+        left in eval mode and is for inference only.
+        """
+        for m in self.modules():
+            if isinstance(m, SABlock):
+                m.switch_to_deploy()
+        fuse_conv_bn(self)
+        self.deploy = True
+        return self.eval()

@@ -1,0 +1,88 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Inference paths: folded norms (deploy mode) and the fast max pooling."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmscalenet.models import (STRUCTURE_NAMES, CifarScaleNet, SABlock,
+                               ScaleNet)
+from mmscalenet.models.sa_block import max_pool_tiled
+
+DEPTH = {'scalenet50': 50, 'scalenet50_light': 50, 'scalenet101': 101,
+         'scalenet152': 152}
+
+
+def randomize_norms(model):
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+
+
+@pytest.mark.parametrize('structure', STRUCTURE_NAMES)
+def test_deploy_equals_eval_on_every_published_structure(structure):
+    model = ScaleNet(DEPTH[structure], structure).eval()
+    randomize_norms(model)
+    deploy = copy.deepcopy(model).switch_to_deploy()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in deploy.modules())
+    for size in ((224, 224), (97, 131)):
+        x = torch.randn(2, 3, *size)
+        with torch.no_grad():
+            for a, b in zip(model(x), deploy(x)):
+                scale = a.abs().max()
+                assert torch.allclose(a, b, atol=1e-5 * scale, rtol=1e-4)
+
+
+def test_deploy_sa_block_with_bilinear_scales():
+    # side 14: factors 4 and 7 pool to 3 and 2 -> bilinear in 'auto' mode.
+    block = SABlock(16, [4, 4, 4, 4], side=14).eval()
+    assert block._nearest[2] is False
+    randomize_norms(block)
+    x = torch.randn(2, 16, 14, 14)
+    with torch.no_grad():
+        expected = block(x)
+        got = copy.deepcopy(block).switch_to_deploy()(x)
+    assert torch.allclose(expected, got, atol=1e-5, rtol=1e-4)
+
+
+def test_deploy_needs_batchnorm():
+    block = SABlock(8, [4, 4], pool_factors=(1, 2),
+                    norm_cfg=dict(type='GN', num_groups=2))
+    with pytest.raises(TypeError, match='GroupNorm'):
+        block.switch_to_deploy()
+
+
+def test_cifar_deploy():
+    model = CifarScaleNet(56).eval()
+    randomize_norms(model)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        a = model(x)[-1]
+        b = copy.deepcopy(model).switch_to_deploy()(x)[-1]
+    assert torch.allclose(a, b, atol=1e-5 * a.abs().max(), rtol=1e-4)
+
+
+@pytest.mark.parametrize('size', [(56, 56), (13, 9), (7, 7), (8, 15)])
+@pytest.mark.parametrize('window', [(2, 2), (4, 4), (7, 7), (3, 2)])
+def test_tiled_max_pool_equals_max_pool2d(size, window):
+    if window[0] > size[0] or window[1] > size[1]:
+        pytest.skip('window larger than the map')
+    x = torch.randn(2, 5, *size)
+    expected = F.max_pool2d(x, window, window)
+    with torch.no_grad():
+        assert torch.equal(max_pool_tiled(x, window), expected)
+        cl = x.contiguous(memory_format=torch.channels_last)
+        assert torch.equal(max_pool_tiled(cl, window), expected)
+    xg = x.clone().requires_grad_()
+    out = max_pool_tiled(xg, window)
+    assert torch.equal(out, expected)
+    out.sum().backward()
+    # max_pool2d's gradient: one 1 per window (no ties in random data).
+    assert xg.grad.sum().item() == expected.numel()
