@@ -208,6 +208,19 @@ def print_rows(title: str, values: Dict[str, float], unit: str, scale: float,
         print(line)
 
 
+def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor) -> None:
+    """torch.profiler's table of one eval forward of each model."""
+    from torch.profiler import profile
+    for name, model in models.items():
+        with torch.no_grad():
+            model(x)
+            with profile() as prof:
+                model(x)
+        print(f'\nProfile, {name}, eval forward:')
+        print(prof.key_averages().table(
+            sort_by='self_cpu_time_total', row_limit=10))
+
+
 def benchmark_depth(depth: int, args, device: torch.device) -> None:
     torch.manual_seed(0)
     models = {n: m.to(device).eval() for n, m in classifiers(depth).items()}
@@ -218,6 +231,8 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
                for n, m in models.items()}, args.rounds, args.warmup,
               device), 'ms', 1e3, 'eval')
     fused_models = fused(models)
+    if args.profile:
+        print_profiles(fused_models, x)
     print_rows(
         f'[{depth}] Eval forward, conv-BN fused (ResNet: mmcv fuse_conv_bn; '
         f'ScaleNet: switch_to_deploy)',
@@ -276,6 +291,10 @@ def main():
         '--amp', action='store_true', help='autocast (fp16 on CUDA)')
     parser.add_argument('--skip-train', action='store_true')
     parser.add_argument('--skip-detection', action='store_true')
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help='print a torch.profiler table of the fused eval forwards')
     args = parser.parse_args()
 
     device = torch.device(args.device)
