@@ -208,6 +208,39 @@ def print_rows(title: str, values: Dict[str, float], unit: str, scale: float,
         print(line)
 
 
+def onnx_steps(models: Dict[str, nn.Module],
+               x: torch.Tensor) -> Dict[str, Callable[[], None]]:
+    """Export each model to ONNX (opset 17) and run it in onnxruntime."""
+    import tempfile
+
+    import onnxruntime as ort
+    steps = {}
+    folder = tempfile.mkdtemp()
+    for i, (name, model) in enumerate(models.items()):
+        path = osp.join(folder, f'{i}.onnx')
+        torch.onnx.export(
+            model.cpu(), (x.cpu(), ),
+            path,
+            opset_version=17,
+            dynamo=False,
+            input_names=['image'])
+        session = ort.InferenceSession(
+            path, providers=['CPUExecutionProvider'])
+        feed = {'image': x.cpu().numpy()}
+        steps[f'{name} (onnxruntime)'] = (
+            lambda session=session: session.run(None, feed))
+    return steps
+
+
+def compiled_steps(models: Dict[str, nn.Module], x: torch.Tensor,
+                   amp: bool) -> Dict[str, Callable[[], None]]:
+    """``torch.compile`` each model (compiled in the warm-up round)."""
+    return {
+        f'{name} (torch.compile)': eval_step(torch.compile(model), x, amp)
+        for name, model in models.items()
+    }
+
+
 def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor) -> None:
     """torch.profiler's table of one eval forward of each model."""
     from torch.profiler import profile
@@ -239,6 +272,16 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
         timed({n: eval_step(m, x, args.amp)
                for n, m in fused_models.items()}, args.rounds, args.warmup,
               device), 'ms', 1e3, 'eval_fused')
+    if args.onnx:
+        print_rows(
+            f'[{depth}] Eval forward, fused, ONNX (opset 17) in onnxruntime',
+            timed(onnx_steps(fused_models, x), args.rounds, args.warmup,
+                  device), 'ms', 1e3, 'eval_fused')
+    if args.compile:
+        print_rows(
+            f'[{depth}] Eval forward, fused, torch.compile',
+            timed(compiled_steps(fused_models, x, args.amp), args.rounds,
+                  args.warmup, device), 'ms', 1e3, 'eval_fused')
     del fused_models
     if not args.skip_train:
         xt = torch.randn(
@@ -291,6 +334,14 @@ def main():
         '--amp', action='store_true', help='autocast (fp16 on CUDA)')
     parser.add_argument('--skip-train', action='store_true')
     parser.add_argument('--skip-detection', action='store_true')
+    parser.add_argument(
+        '--onnx',
+        action='store_true',
+        help='also time the fused models exported to ONNX in onnxruntime')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='also time the fused models under torch.compile')
     parser.add_argument(
         '--profile',
         action='store_true',

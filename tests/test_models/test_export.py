@@ -1,0 +1,60 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""ONNX export and torch.compile of the plain and deploy models, where the
+toolchain is present (onnx + onnxruntime from PyPI; a C++ compiler)."""
+import copy
+import shutil
+
+import pytest
+import torch
+
+from mmscalenet.models import SABlock, ScaleNet
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+def test_onnx_export_with_dynamic_image_size(tmp_path, deploy):
+    pytest.importorskip('onnx')
+    ort = pytest.importorskip('onnxruntime')
+    model = ScaleNet(50, 'scalenet50', out_indices=(2, 3)).eval()
+    if deploy:
+        model = copy.deepcopy(model).switch_to_deploy()
+    path = tmp_path / 'scalenet50.onnx'
+    torch.onnx.export(
+        model, (torch.randn(1, 3, 224, 224), ),
+        str(path),
+        opset_version=17,
+        dynamo=False,
+        input_names=['image'],
+        output_names=['c4', 'c5'],
+        dynamic_axes={'image': {0: 'batch', 2: 'height', 3: 'width'}})
+    session = ort.InferenceSession(
+        str(path), providers=['CPUExecutionProvider'])
+    # Classification and detection sizes (stage 4 at least 7x7).
+    for size in ((224, 224), (800, 1216)):
+        x = torch.randn(1, 3, *size)
+        with torch.no_grad():
+            expected = model(x)
+        got = session.run(None, {'image': x.numpy()})
+        for e, g in zip(expected, got):
+            assert g.shape == tuple(e.shape)
+            assert torch.allclose(
+                torch.from_numpy(g), e, rtol=1e-4,
+                atol=1e-4 * e.abs().max().item())
+
+
+@pytest.mark.skipif(
+    shutil.which('c++') is None and shutil.which('g++') is None,
+    reason='torch.compile needs a C++ compiler on the CPU')
+def test_torch_compile_sa_block_plain_and_deploy():
+    block = SABlock(16, [8, 4, 4, 2], side=28).eval()
+    for m in block.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.uniform_(0.5, 2.0)
+            m.running_mean.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 16, 28, 28)
+    with torch.no_grad():
+        expected = block(x)
+        compiled = torch.compile(block)(x)
+        deploy = copy.deepcopy(block).switch_to_deploy()
+        compiled_deploy = torch.compile(deploy)(x)
+    assert torch.allclose(compiled, expected, atol=1e-5)
+    assert torch.allclose(compiled_deploy, expected, atol=1e-5)
