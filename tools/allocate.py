@@ -16,7 +16,7 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import mmscalenet  # noqa: F401
@@ -24,7 +24,7 @@ from mmscalenet.allocation import (AllocationError, allocate_from_model,
                                    even_allocation, find_scalenet)
 from mmscalenet.allocation.scalenet_io import sa_blocks
 from mmscalenet.allocation.writer import write_allocation
-from mmscalenet.apis import config_scope
+from mmscalenet.apis import add_cfg_options, config_scope
 
 
 def parse_args():
@@ -43,11 +43,7 @@ def parse_args():
         '--even',
         action='store_true',
         help='write the even allocation at the same budget instead')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config')
+    add_cfg_options(parser)
     return parser.parse_args()
 
 

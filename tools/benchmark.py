@@ -33,6 +33,7 @@ from typing import Callable, Dict, List
 import torch
 import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
+from get_flops import det_data_samples
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet import ScaleNet
@@ -122,17 +123,7 @@ def eval_step(model: nn.Module, x: torch.Tensor,
 
 def detection_step(model: nn.Module, x: torch.Tensor,
                    amp: bool) -> Callable[[], None]:
-    from mmdet.structures import DetDataSample
-    h, w = x.shape[-2:]
-    samples = [
-        DetDataSample(
-            metainfo=dict(
-                img_shape=(h, w),
-                ori_shape=(h, w),
-                pad_shape=(h, w),
-                batch_input_shape=(h, w),
-                scale_factor=(1.0, 1.0)))
-    ]
+    samples = det_data_samples(*x.shape[-2:])
 
     def step():
         with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):

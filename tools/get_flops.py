@@ -16,12 +16,12 @@ import argparse
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import mmscalenet  # noqa: F401
 from mmscalenet.analysis import COUNTED_OPS, measure_complexity
-from mmscalenet.apis import config_scope
+from mmscalenet.apis import add_cfg_options, config_scope
 
 
 def parse_args():
@@ -35,12 +35,22 @@ def parse_args():
         help='input image size: H W, or one value for both (default: the '
         'backbone\'s reference size (224 ImageNet, 32 CIFAR) for '
         'classification, 800 1216 for detection)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config')
+    add_cfg_options(parser)
     return parser.parse_args()
+
+
+def det_data_samples(h: int, w: int) -> list:
+    """One mmdet data sample describing an unscaled ``h x w`` image."""
+    from mmdet.structures import DetDataSample
+    return [
+        DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                scale_factor=(1.0, 1.0)))
+    ]
 
 
 class TensorForward(nn.Module):
@@ -49,19 +59,8 @@ class TensorForward(nn.Module):
     def __init__(self, model: nn.Module, scope: str, shape):
         super().__init__()
         self.model = model
-        self.data_samples = None
-        if scope == 'mmdet':
-            from mmdet.structures import DetDataSample
-            h, w = shape
-            self.data_samples = [
-                DetDataSample(
-                    metainfo=dict(
-                        img_shape=(h, w),
-                        ori_shape=(h, w),
-                        pad_shape=(h, w),
-                        batch_input_shape=(h, w),
-                        scale_factor=(1.0, 1.0)))
-            ]
+        self.data_samples = (
+            det_data_samples(*shape) if scope == 'mmdet' else None)
 
     def forward(self, x):
         if self.data_samples is None:
