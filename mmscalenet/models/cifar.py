@@ -12,7 +12,6 @@ from typing import Optional, Sequence
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmengine.model import Sequential
 
 from ..registry import register_model
 from .residual import DEFAULT_INIT_CFG, Bottleneck, ResidualBackbone
@@ -110,6 +109,7 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
     """
 
     arch_settings = CIFAR_ARCH_SETTINGS
+    block = Bottleneck
     #: Input side the net is designed for (tools use it as default input).
     reference_size = 32
 
@@ -142,26 +142,6 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
         self.norm_cfg = norm_cfg
         self.relu = nn.ReLU(inplace=True)
         self.build_stem(in_channels, stem_channels)
-        in_channels = stem_channels
-        for i, num_blocks in enumerate(stage_blocks):
-            width = base_channels * 2**i
-            out_channels = width * Bottleneck.expansion
-            blocks = []
-            for b in range(num_blocks):
-                stride = 2 if i > 0 and b == 0 else 1
-                blocks.append(
-                    Bottleneck(
-                        in_channels,
-                        width,
-                        stride=stride,
-                        downsample=self.make_shortcut(in_channels,
-                                                      out_channels, stride),
-                        with_cp=with_cp,
-                        conv_cfg=conv_cfg,
-                        norm_cfg=norm_cfg))
-                in_channels = out_channels
-            name = f'layer{i + 1}'
-            self.add_module(name, Sequential(*blocks))
-            self.res_layers.append(name)
-        self.feat_dim = in_channels
+        widths = [base_channels * 2**i for i in range(len(stage_blocks))]
+        self.make_stages(stem_channels, stage_blocks, widths, with_cp)
         self._freeze_stages()

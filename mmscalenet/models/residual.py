@@ -1,6 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Bottleneck blocks and the stage machinery shared by ScaleNet and ResNet."""
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -31,6 +31,9 @@ class Bottleneck(BaseModule):
     """
 
     expansion = 4
+    #: Whether the shortcut projection carries the block's stride (a
+    #: ScaleNet block pools its input for both paths instead).
+    strided_shortcut = True
 
     def __init__(self,
                  in_channels: int,
@@ -136,6 +139,8 @@ class SABottleneck(Bottleneck):
         **kwargs: Arguments of :class:`Bottleneck`.
     """
 
+    strided_shortcut = False
+
     def __init__(self,
                  *args,
                  sa_channels: Sequence[int],
@@ -219,6 +224,41 @@ class ResidualBackbone(BaseModule):
                 stride=stride,
                 bias=False),
             build_norm_layer(self.norm_cfg, out_channels)[1])
+
+    def make_stages(self,
+                    in_channels: int,
+                    stage_blocks: Sequence[int],
+                    widths: Sequence[int],
+                    with_cp: bool,
+                    block_args: Callable[[int, int], dict] = None) -> None:
+        """Add ``layer1``, ``layer2``, ... of ``self.block`` blocks.
+
+        The first block of every stage but the first has stride 2; a
+        projection shortcut goes where the shape changes.
+        ``block_args(stage, index)`` gives each block's extra arguments.
+        """
+        for i, (num_blocks, width) in enumerate(zip(stage_blocks, widths)):
+            out_channels = width * self.block.expansion
+            blocks = []
+            for b in range(num_blocks):
+                stride = 2 if i > 0 and b == 0 else 1
+                shortcut_stride = stride if self.block.strided_shortcut else 1
+                blocks.append(
+                    self.block(
+                        in_channels,
+                        width,
+                        stride=stride,
+                        downsample=self.make_shortcut(
+                            in_channels, out_channels, shortcut_stride),
+                        with_cp=with_cp,
+                        conv_cfg=self.conv_cfg,
+                        norm_cfg=self.norm_cfg,
+                        **(block_args(i, b) if block_args else {})))
+                in_channels = out_channels
+            name = f'layer{i + 1}'
+            self.add_module(name, Sequential(*blocks))
+            self.res_layers.append(name)
+        self.feat_dim = in_channels
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.norm1(self.conv1(x)))

@@ -4,7 +4,6 @@ from typing import List, Optional, Sequence
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer, fuse_conv_bn
-from mmengine.model import Sequential
 
 from ..registry import register_model
 from .channel_spec import ChannelSpec, StructureLike
@@ -120,34 +119,15 @@ class ScaleNet(ResidualBackbone):
 
         self.relu = nn.ReLU(inplace=True)
         self.build_stem(in_channels, stem_channels)
-        in_channels = stem_channels
         rows = iter(self.spec.channels)
-        for i, (num_blocks, width) in enumerate(zip(self.stage_blocks,
-                                                    widths)):
-            blocks = []
-            for b in range(num_blocks):
-                stride = 2 if i > 0 and b == 0 else 1
-                out_channels = width * self.block.expansion
-                blocks.append(
-                    self.block(
-                        in_channels,
-                        width,
-                        stride=stride,
-                        downsample=self.make_shortcut(
-                            in_channels, out_channels, stride=1),
-                        with_cp=with_cp,
-                        conv_cfg=conv_cfg,
-                        norm_cfg=norm_cfg,
-                        sa_channels=next(rows),
-                        side=sides[i],
-                        pool_factors=self.pool_factors,
-                        upsample_mode=upsample_mode,
-                        sa_downsample=sa_downsample))
-                in_channels = out_channels
-            name = f'layer{i + 1}'
-            self.add_module(name, Sequential(*blocks))
-            self.res_layers.append(name)
-        self.feat_dim = in_channels
+        self.make_stages(
+            stem_channels, self.stage_blocks, widths, with_cp,
+            lambda stage, index: dict(
+                sa_channels=next(rows),
+                side=sides[stage],
+                pool_factors=self.pool_factors,
+                upsample_mode=upsample_mode,
+                sa_downsample=sa_downsample))
         self._freeze_stages()
 
     def build_spec(self, structure: Optional[StructureLike],
