@@ -9,7 +9,6 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet.converters import (CheckpointMismatchError,

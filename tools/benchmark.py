@@ -247,8 +247,15 @@ def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor) -> None:
 
 def benchmark_depth(depth: int, args, device: torch.device) -> None:
     torch.manual_seed(0)
-    models = {n: m.to(device).eval() for n, m in classifiers(depth).items()}
-    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    layout = (torch.channels_last
+              if args.channels_last else torch.contiguous_format)
+    models = {
+        n: m.to(device, memory_format=layout).eval()
+        for n, m in classifiers(depth).items()
+    }
+    x = torch.randn(
+        args.batch, 3, args.size, args.size,
+        device=device).contiguous(memory_format=layout)
     print_rows(
         f'[{depth}] Eval forward, batch {args.batch}, {args.size}x{args.size}',
         timed({n: eval_step(m, x, args.amp)
@@ -276,7 +283,8 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
     del fused_models
     if not args.skip_train:
         xt = torch.randn(
-            args.train_batch, 3, args.size, args.size, device=device)
+            args.train_batch, 3, args.size, args.size,
+            device=device).contiguous(memory_format=layout)
         yt = torch.randint(0, 1000, (args.train_batch, ), device=device)
         for m in models.values():
             m.train()
@@ -326,6 +334,10 @@ def main():
     parser.add_argument('--skip-train', action='store_true')
     parser.add_argument('--skip-detection', action='store_true')
     parser.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='classifiers and their inputs in channels-last layout')
+    parser.add_argument(
         '--onnx',
         action='store_true',
         help='also time the fused models exported to ONNX in onnxruntime')
@@ -344,7 +356,9 @@ def main():
             if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} '
             f'threads')
     print(f'device: {name}; torch {torch.__version__}; '
-          f'{"AMP" if args.amp else "fp32"}; {args.rounds} interleaved '
+          f'{"AMP" if args.amp else "fp32"}'
+          f'{", channels-last" if args.channels_last else ""}; '
+          f'{args.rounds} interleaved '
           f'rounds after {args.warmup} warm-up, medians; ratios are '
           f'ScaleNet / ResNet')
     for depth in args.depths:
