@@ -9,7 +9,8 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .sa_block import SABlock, max_pool_tiled
+from .pooling import max_pool_tiled
+from .sa_block import SABlock
 from .sa_geometry import IMAGENET_POOL_FACTORS, pool_window
 
 

@@ -11,28 +11,10 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import register_model
+from .pooling import in_eager_inference, max_pool_tiled
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
                           check_downsample, downsampled_size, kernel_size,
                           pool_window, upsample_is_nearest)
-
-
-def max_pool_tiled(x: torch.Tensor, window: Tuple[int, int]) -> torch.Tensor:
-    """Max pooling with stride = window, floor mode, for inference speed.
-
-    Equal to ``F.max_pool2d(x, window, window)``. Without autograd, on a
-    channels-first map, two reductions over reshaped views are several
-    times faster on CPUs than ``max_pool2d``, which computes indices; with
-    autograd (the backward needs them) or channels-last maps (where
-    ``max_pool2d`` is fast) it is ``max_pool2d`` itself.
-    """
-    if (x.requires_grad and torch.is_grad_enabled()) or \
-            x.is_contiguous(memory_format=torch.channels_last) or \
-            not x.is_contiguous():
-        return F.max_pool2d(x, window, window)
-    (kh, kw), (n, c, h, w) = window, x.shape
-    hh, ww = h // kh, w // kw
-    rows = x[:, :, :hh * kh].reshape(n, c, hh, kh, w).amax(3)
-    return rows[..., :ww * kw].reshape(n, c, hh, ww, kw).amax(4)
 
 
 @register_model
@@ -188,14 +170,27 @@ class SABlock(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[-2:])
-        outs, pooled = [], {}
+        parts, pooled = [], {}
         for i in self.scales:
             y = self.convs[str(i)](
                 self._downsample(x, self.pool_factors[i], pooled))
-            if tuple(y.shape[-2:]) != size:
-                y = self._upsample(y, size, self._nearest[i])
-            outs.append(self.norms[str(i)](y))
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+            norm = self.norms[str(i)]
+            if tuple(y.shape[-2:]) == size:
+                parts.append((norm(y), False))
+            elif self._replicates(y.shape[-2:], size, i) and \
+                    _commutes_with_replication(norm):
+                # norm(replicate(y)) == replicate(norm(y)), bit for bit.
+                parts.append((norm(y), True))
+            else:
+                parts.append(
+                    (norm(self._upsample(y, size, self._nearest[i])), False))
+        return _concat_scales(parts, x)
+
+    def _replicates(self, pooled, size, scale: int) -> bool:
+        """Whether scale ``scale`` upsamples ``pooled`` to ``size`` by
+        nearest at an integer factor: every pixel repeated."""
+        return self._nearest[scale] is not False and \
+            upsample_is_nearest(size, pooled)
 
     def switch_to_deploy(self) -> 'SABlock':
         """Fold each scale's norm into its conv, for inference.
@@ -220,3 +215,57 @@ class SABlock(BaseModule):
                 f'pool_factors={self.pool_factors}, side={self.side}, '
                 f'upsample_mode={self.upsample_mode!r}, '
                 f'downsample={self.downsample!r}')
+
+
+def _commutes_with_replication(norm: nn.Module) -> bool:
+    """Whether ``norm`` is per-channel and fixed (identity or a BatchNorm
+    using running statistics), so it gives the same values before or
+    after repeating pixels."""
+    if isinstance(norm, nn.Identity):
+        return True
+    return isinstance(norm, _BatchNorm) and not norm.training and \
+        norm.track_running_stats and norm.running_mean is not None
+
+
+def _concat_scales(parts: List[Tuple[torch.Tensor, bool]],
+                   x: torch.Tensor) -> torch.Tensor:
+    """Concatenate the scales' outputs along channels.
+
+    Args:
+        parts (list[tuple[Tensor, bool]]): Per scale, its output and
+            whether it still has to be repeated up to the size of ``x``
+            (nearest upsampling by an integer factor).
+        x (Tensor): The block's input (size and memory layout).
+
+    Without autograd in eager mode the outputs are written straight into
+    their channel slices of one buffer, repeated ones through a broadcast
+    view: no upsampled copy and no concatenation copy. Otherwise (training,
+    tracing, compiling) it is ``F.interpolate`` and ``torch.cat``.
+    """
+    n, _, h, w = x.shape
+    tensors = [y for y, _ in parts]
+    if not in_eager_inference(*tensors):
+        outs = [
+            F.interpolate(y, size=(h, w), mode='nearest') if repeat else y
+            for y, repeat in parts
+        ]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+    if len(parts) == 1 and not parts[0][1]:
+        return parts[0][0]
+    layout = torch.channels_last if not x.is_contiguous() and \
+        x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+    out = torch.empty((n, sum(y.shape[1] for y in tensors), h, w),
+                      dtype=tensors[0].dtype,
+                      device=x.device,
+                      memory_format=layout)
+    start = 0
+    for y, repeat in parts:
+        c, (ph, pw) = y.shape[1], y.shape[-2:]
+        dst = out[:, start:start + c]
+        if repeat:
+            dst = dst.view(n, c, ph, h // ph, pw, w // pw)
+            y = y[:, :, :, None, :, None]
+        dst.copy_(y)
+        start += c
+    return out

@@ -7,6 +7,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer, fuse_conv_bn
 
 from ..registry import register_model
 from .channel_spec import ChannelSpec, StructureLike
+from .pooling import StemMaxPool
 from .residual import DEFAULT_INIT_CFG, ResidualBackbone, SABottleneck
 from .sa_block import SABlock
 from .sa_geometry import IMAGENET_POOL_FACTORS
@@ -161,7 +162,7 @@ class ScaleNet(ResidualBackbone):
         self.norm1_name, norm1 = build_norm_layer(
             self.norm_cfg, stem_channels, postfix=1)
         self.add_module(self.norm1_name, norm1)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = StemMaxPool()
 
     def forward_stem(self, x):
         return self.maxpool(super().forward_stem(x))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mmscalenet.models import (STRUCTURE_NAMES, CifarScaleNet, SABlock,
                                ScaleNet)
-from mmscalenet.models.sa_block import max_pool_tiled
+from mmscalenet.models.pooling import StemMaxPool, max_pool_tiled
 
 DEPTH = {'scalenet50': 50, 'scalenet50_light': 50, 'scalenet101': 101,
          'scalenet152': 152}
@@ -86,3 +86,37 @@ def test_tiled_max_pool_equals_max_pool2d(size, window):
     out.sum().backward()
     # max_pool2d's gradient: one 1 per window (no ties in random data).
     assert xg.grad.sum().item() == expected.numel()
+
+
+@pytest.mark.parametrize('size', [(112, 112), (56, 38), (2, 2), (13, 10)])
+def test_stem_max_pool_equals_max_pool2d(size):
+    pool = StemMaxPool()
+    x = torch.randn(2, 5, *size)
+    expected = F.max_pool2d(x, 3, 2, 1)
+    with torch.no_grad():
+        assert torch.equal(pool(x), expected)
+        cl = x.contiguous(memory_format=torch.channels_last)
+        assert torch.equal(pool(cl), expected)
+    xg = x.clone().requires_grad_()
+    out = pool(xg)
+    assert torch.equal(out, expected)
+    out.sum().backward()
+    assert xg.grad.sum().item() == expected.numel()
+    assert isinstance(pool, nn.MaxPool2d)
+    assert pool.extra_repr() == nn.MaxPool2d(3, 2, 1).extra_repr()
+
+
+@pytest.mark.parametrize('layout',
+                         [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('size', [(56, 56), (57, 43)])
+def test_sa_block_inference_path_equals_autograd_path(layout, size):
+    # Without autograd the scales are written into one buffer, repeated
+    # ones through a broadcast view; with autograd it is interpolate + cat.
+    block = SABlock(8, [3, 2, 4, 5], side=56).eval()
+    randomize_norms(block)
+    x = torch.randn(2, 8, *size).contiguous(memory_format=layout)
+    with torch.no_grad():
+        fast = block(x)
+    reference = block(x.clone().requires_grad_())
+    assert torch.equal(fast, reference.detach())
+    assert fast.is_contiguous(memory_format=layout)
