@@ -178,9 +178,8 @@ class SABlock(BaseModule):
             if tuple(y.shape[-2:]) == size:
                 parts.append((norm(y), False))
             elif self._replicates(y.shape[-2:], size, i) and \
-                    _commutes_with_replication(norm):
-                # norm(replicate(y)) == replicate(norm(y)), bit for bit.
-                parts.append((norm(y), True))
+                    _norm_commutes_with_repeat(norm, y):
+                parts.append((_norm_as_repeated(norm, y, size), True))
             else:
                 parts.append(
                     (norm(self._upsample(y, size, self._nearest[i])), False))
@@ -217,14 +216,58 @@ class SABlock(BaseModule):
                 f'downsample={self.downsample!r}')
 
 
-def _commutes_with_replication(norm: nn.Module) -> bool:
-    """Whether ``norm`` is per-channel and fixed (identity or a BatchNorm
-    using running statistics), so it gives the same values before or
-    after repeating pixels."""
+def _norm_commutes_with_repeat(norm: nn.Module, y: torch.Tensor) -> bool:
+    """Whether ``norm`` gives the same values on ``y`` as on ``y`` with every
+    pixel repeated (nearest upsampling by an integer factor).
+
+    True for a fixed per-channel map (identity, a BatchNorm using running
+    statistics). Batch statistics are the same too (every pixel is repeated
+    equally often), so a training ``nn.BatchNorm2d`` qualifies when ``y`` has
+    more than one value per channel; its running variance is then corrected
+    by :func:`_norm_as_repeated`. Other norms (GroupNorm, SyncBN in
+    training) keep the authors' order: upsample, then normalize.
+    """
     if isinstance(norm, nn.Identity):
         return True
-    return isinstance(norm, _BatchNorm) and not norm.training and \
-        norm.track_running_stats and norm.running_mean is not None
+    if not isinstance(norm, _BatchNorm):
+        return False
+    if not norm.training and norm.track_running_stats and \
+            norm.running_mean is not None:
+        return True
+    return isinstance(norm, nn.BatchNorm2d) and y.numel() > y.shape[1]
+
+
+def _norm_as_repeated(norm: nn.Module, y: torch.Tensor,
+                      size: Tuple[int, int]) -> torch.Tensor:
+    """``norm(y)``, with the statistics ``norm`` would keep from ``y``
+    repeated up to ``size``.
+
+    Normalizing the pooled map instead of its repetition saves a full-size
+    normalization and, in training, the full-size map autograd would keep
+    for it. The outputs and gradients are those of the authors' order (to
+    float rounding); so is the running mean. The running variance is an
+    unbiased estimate, ``n / (n - 1)`` times the batch variance with ``n``
+    the values per channel, which the repetition multiplies: it is
+    recomputed here with the repeated count.
+    """
+    if not (isinstance(norm, _BatchNorm) and norm.training
+            and norm.track_running_stats):
+        return norm(y)
+    previous = norm.running_var.clone()
+    out = norm(y)
+    momentum = norm.momentum
+    if momentum is None:  # cumulative average, as _BatchNorm.forward
+        momentum = 1.0 / float(norm.num_batches_tracked)
+    (ph, pw), (h, w) = y.shape[-2:], size
+    n = y.numel() // y.shape[1] * (h // ph) * (w // pw)
+    with torch.no_grad():
+        var = y.detach().float().var(dim=(0, 2, 3), unbiased=False)
+        # Through .data: autograd saved running_var for the norm's backward
+        # (which, in training, does not read it) and would refuse a bumped
+        # version.
+        norm.running_var.data.copy_(previous * (1 - momentum) +
+                                    var * (momentum * n / (n - 1)))
+    return out
 
 
 def _concat_scales(parts: List[Tuple[torch.Tensor, bool]],

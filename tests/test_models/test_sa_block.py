@@ -97,6 +97,45 @@ def test_equals_the_authors_layer_at_the_reference_size(side, size):
         assert torch.equal(torch.relu(ours(x)), theirs(x))
 
 
+@pytest.mark.parametrize('momentum', [0.1, None])
+@pytest.mark.parametrize('side', [56, 7])
+def test_training_equals_the_authors_order(side, momentum):
+    # Repeated (nearest) scales are normalized on the pooled map; outputs,
+    # gradients and running statistics must be those of normalizing the
+    # upsampled map. At side 7 two scales pool to 1x1: 8 values per
+    # channel for 392 after upsampling, so a wrong n / (n - 1) shows.
+    row = [6, 5, 4, 3, side]
+    theirs = OfficialSALayer(16, row).train()
+    ours = SABlock(16, row[:4], side=side).train()
+    for m in list(theirs.modules()) + list(ours.modules()):
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = momentum
+    ours.load_state_dict({
+        k.replace('conv2.', 'convs.').replace('bn2.', 'norms.'): v
+        for k, v in theirs.state_dict().items()
+    })
+    for step in range(3):
+        x = torch.randn(2 if side == 56 else 8, 16, side, side)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        out = torch.relu(ours(xa))
+        expected = theirs(xb)
+        assert torch.allclose(out, expected, atol=1e-5)
+        weights = torch.randn_like(out)
+        (out * weights).sum().backward()
+        (expected * weights).sum().backward()
+        assert torch.allclose(xa.grad, xb.grad, atol=1e-4)
+    theirs_state = theirs.state_dict()
+    for key, value in ours.state_dict().items():
+        their_key = key.replace('convs.', 'conv2.').replace('norms.', 'bn2.')
+        assert torch.allclose(value.float(), theirs_state[their_key].float(),
+                              rtol=1e-5, atol=1e-6), key
+    for name, p in ours.named_parameters():
+        their_name = name.replace('convs.', 'conv2.').replace('norms.', 'bn2.')
+        their_grad = theirs.get_parameter(their_name).grad
+        assert torch.allclose(p.grad, their_grad, rtol=1e-4,
+                              atol=1e-5 * their_grad.abs().max()), name
+
+
 def test_official_mode_follows_the_input_shape_auto_does_not():
     auto = SABlock(4, [2, 2], pool_factors=(1, 2), side=56).eval()
     official = SABlock(
