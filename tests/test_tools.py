@@ -135,3 +135,22 @@ def test_test_flags_pick_the_library_dump(tmp_path, scope, dump):
     assert [e['type'] for e in cfg.test_evaluator] == ['Accuracy', dump]
     with pytest.raises(ValueError, match='r.json'):
         prepare_test_cfg(cfg, str(ckpt), out='r.json')
+
+
+def test_benchmark_prints_every_row_and_the_memory_target_holds():
+    # Tiny settings: the timings mean nothing here (and are never
+    # asserted); the saved-activation bytes are exact and device
+    # independent, so the memory target is checked at 224x224.
+    text = run_tool('tools/benchmark.py', '--depths', '50', '--batch', '1',
+                    '--train-batch', '2', '--det-size', '224', '224',
+                    '--rounds', '1', '--warmup', '0', '--profile')
+    for title in ('Eval forward, batch 1', 'conv-BN fused',
+                  'Time per stage', 'Backbone alone', 'Training step',
+                  'Activations saved for backward', 'Faster R-CNN FPN'):
+        assert title in text, title
+    memory = {}
+    for name, ratio in re.findall(
+            r'^  (ScaleNet-50.*?)\s+[\d.]+ MiB\s+([\d.]+)x', text, re.M):
+        memory[name.strip()] = float(ratio)
+    assert memory['ScaleNet-50'] <= 1.10
+    assert memory['ScaleNet-50'] < memory["ScaleNet-50 (authors' sequence)"]

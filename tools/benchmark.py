@@ -14,7 +14,9 @@ medians. Rows:
 - training step (forward, backward, SGD step), batch 16;
 - memory of a training step: the bytes of activations autograd keeps for
   the backward pass (exact, device independent), and the CUDA peak on GPUs;
-- Faster R-CNN FPN, one 800x1216 image, eval.
+- the backbones alone (the authors' sequence too) and Faster R-CNN FPN,
+  one 800x1216 image, eval;
+- with ``--profile``: torch.profiler tables and the time of every stage.
 
 Each row prints the ratio ScaleNet / ResNet and the target of the
 performance issue. Never used as a timed test.
@@ -32,6 +34,7 @@ from typing import Callable, Dict, List
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import fuse_conv_bn
 from get_flops import det_data_samples
 from official_scalenet import OfficialScaleNet
@@ -232,8 +235,61 @@ def compiled_steps(models: Dict[str, nn.Module], x: torch.Tensor,
     }
 
 
-def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor) -> None:
-    """torch.profiler's table of one eval forward of each model."""
+def stages(model: nn.Module) -> List[Callable]:
+    """The stem and the four stages of a classifier, as callables."""
+    net = getattr(model, 'backbone', model)
+    if hasattr(net, 'forward_stem'):  # ScaleNet
+        stem = net.forward_stem
+    elif hasattr(net, 'bn1'):  # the authors' sequence
+        stem = lambda x: net.maxpool(F.relu(net.bn1(net.conv1(x))))  # noqa
+    else:  # mmpretrain's ResNet
+        stem = lambda x: net.maxpool(net.relu(net.norm1(net.conv1(x))))  # noqa
+    return [stem] + [getattr(net, f'layer{i}') for i in range(1, 5)]
+
+
+def timed_stages(models: Dict[str, nn.Module],
+                 x: torch.Tensor,
+                 rounds: int,
+                 warmup: int,
+                 device: torch.device,
+                 amp: bool = False) -> Dict[str, List[float]]:
+    """Median seconds of the stem and of each stage, interleaved rounds."""
+    times = {name: [] for name in models}
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
+        for r in range(warmup + rounds):
+            for name, model in models.items():
+                h, row = x, []
+                for stage in stages(model):
+                    sync(device)
+                    start = time.perf_counter()
+                    h = stage(h)
+                    sync(device)
+                    row.append(time.perf_counter() - start)
+                if r >= warmup:
+                    times[name].append(row)
+    return {
+        name: [statistics.median(column) for column in zip(*rows)]
+        for name, rows in times.items()
+    }
+
+
+def print_stage_rows(title: str, values: Dict[str, List[float]]) -> None:
+    """Milliseconds per stage, each against the first (ResNet) model."""
+    names = list(values)
+    base = values[names[0]]
+    print(f'\n{title}')
+    print(f'  {"":<40}' + ''.join(
+        f'{s:>16}' for s in ('stem', 'layer1', 'layer2', 'layer3', 'layer4')))
+    for name in names:
+        print(f'  {name:<40}' + ''.join(
+            f'{t * 1e3:>8.1f} {t / b:>5.2f}x '
+            for t, b in zip(values[name], base)))
+
+
+def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor, rounds: int,
+                   warmup: int, device: torch.device, amp: bool) -> None:
+    """torch.profiler's table of one eval forward of each model, then the
+    time of each stage."""
     from torch.profiler import profile
     for name, model in models.items():
         with torch.no_grad():
@@ -243,10 +299,14 @@ def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor) -> None:
         print(f'\nProfile, {name}, eval forward:')
         print(prof.key_averages().table(
             sort_by='self_cpu_time_total', row_limit=10))
+    print_stage_rows(
+        'Time per stage (ms, ratio to ResNet), eval forward',
+        timed_stages(models, x, rounds, warmup, device, amp))
 
 
 def benchmark_depth(depth: int, args, device: torch.device) -> None:
     torch.manual_seed(0)
+    h, w = args.det_size
     layout = (torch.channels_last
               if args.channels_last else torch.contiguous_format)
     models = {
@@ -263,7 +323,8 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
               device), 'ms', 1e3, 'eval')
     fused_models = fused(models)
     if args.profile:
-        print_profiles(fused_models, x)
+        print_profiles(fused_models, x, args.rounds, args.warmup, device,
+                       args.amp)
     print_rows(
         f'[{depth}] Eval forward, conv-BN fused (ResNet: mmcv fuse_conv_bn; '
         f'ScaleNet: switch_to_deploy)',
@@ -281,6 +342,15 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
             timed(compiled_steps(fused_models, x, args.amp), args.rounds,
                   args.warmup, device), 'ms', 1e3, 'eval_fused')
     del fused_models
+    if not args.skip_detection:
+        print_rows(
+            f'[{depth}] Backbone alone (stem and 4 stages), eval, one '
+            f'{h}x{w} image',
+            {n: sum(t) for n, t in timed_stages(
+                models,
+                torch.randn(1, 3, h, w, device=device).contiguous(
+                    memory_format=layout), args.rounds, args.warmup, device,
+                args.amp).items()}, 'ms', 1e3)
     if not args.skip_train:
         xt = torch.randn(
             args.train_batch, 3, args.size, args.size,
@@ -311,10 +381,10 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
                        'MiB', 1 / 2**20, 'memory')
     del models
     if not args.skip_detection:
+        xd = torch.randn(1, 3, h, w, device=device)
         dets = {n: m.to(device) for n, m in detectors(depth).items()}
-        xd = torch.randn(1, 3, 800, 1216, device=device)
         print_rows(
-            f'[{depth}] Faster R-CNN FPN, eval, one 800x1216 image',
+            f'[{depth}] Faster R-CNN FPN, eval, one {h}x{w} image',
             timed({n: detection_step(m, xd, args.amp)
                    for n, m in dets.items()}, args.rounds, args.warmup,
                   device), 'ms', 1e3, 'detection')
@@ -326,6 +396,13 @@ def main():
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--train-batch', type=int, default=16)
     parser.add_argument('--size', type=int, default=224)
+    parser.add_argument(
+        '--det-size',
+        type=int,
+        nargs=2,
+        default=[800, 1216],
+        metavar=('H', 'W'),
+        help='image size of the backbone and detector rows')
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cpu')
