@@ -6,8 +6,8 @@ mmscalenet's ScaleNet (the authors' structure), each with a global pooling +
 fc head, plus the authors' layer sequence (``tools/official_scalenet.py``,
 the baseline the SA block must not fall behind), and Faster R-CNN FPN
 detectors on both backbones. Timings run in interleaved rounds (every round
-runs every model once, so drifts of the machine hit all alike) and report
-medians. Rows:
+runs every model once, in alternating order, so drifts of the machine hit
+all alike) and report medians. Rows:
 
 - eval forward, batch 16, 224x224: plain eval, and both fused (mmcv's
   ``fuse_conv_bn`` for ResNet, ``ScaleNet.switch_to_deploy()``);
@@ -171,13 +171,18 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
 
 def timed(steps: Dict[str, Callable[[], None]], rounds: int, warmup: int,
           device: torch.device) -> Dict[str, float]:
-    """Median seconds of each step over interleaved rounds."""
+    """Median seconds of each step over interleaved rounds.
+
+    Every other round runs the steps in reverse order, so that no model
+    always runs right after the same one.
+    """
     for step in steps.values():
         for _ in range(warmup):
             step()
     times: Dict[str, List[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
+    for r in range(rounds):
+        order = list(steps.items())
+        for name, step in (order[::-1] if r % 2 else order):
             sync(device)
             start = time.perf_counter()
             step()
@@ -257,7 +262,8 @@ def timed_stages(models: Dict[str, nn.Module],
     times = {name: [] for name in models}
     with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
         for r in range(warmup + rounds):
-            for name, model in models.items():
+            order = list(models.items())
+            for name, model in (order[::-1] if r % 2 else order):
                 h, row = x, []
                 for stage in stages(model):
                     sync(device)

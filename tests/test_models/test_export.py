@@ -58,3 +58,29 @@ def test_torch_compile_sa_block_plain_and_deploy():
         compiled_deploy = torch.compile(deploy)(x)
     assert torch.allclose(compiled, expected, atol=1e-5)
     assert torch.allclose(compiled_deploy, expected, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    shutil.which('c++') is None and shutil.which('g++') is None,
+    reason='torch.compile needs a C++ compiler on the CPU')
+def test_torch_compile_sa_block_training():
+    # Training: norms of repeated scales on the pooled maps, running
+    # variance recomputed; compiled outputs, gradients and statistics must
+    # equal eager ones.
+    eager = SABlock(16, [8, 4, 4, 2], side=28).train()
+    compiled_block = copy.deepcopy(eager)
+    compiled = torch.compile(compiled_block)
+    x = torch.randn(4, 16, 28, 28)
+    out, expected = compiled(x), eager(x)
+    assert torch.allclose(out, expected, atol=1e-5)
+    # Not a function of the normalized outputs alone (whose sum of squares
+    # does not depend on the conv weights).
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    (expected * weights).sum().backward()
+    for (name, a), b in zip(compiled_block.named_parameters(),
+                            eager.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4,
+                              atol=1e-5 * b.grad.abs().max()), name
+    for (name, a), b in zip(compiled_block.named_buffers(), eager.buffers()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
