@@ -137,13 +137,19 @@ def test_test_flags_pick_the_library_dump(tmp_path, scope, dump):
         prepare_test_cfg(cfg, str(ckpt), out='r.json')
 
 
-def test_benchmark_prints_every_row_and_the_memory_target_holds():
+def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
     # Tiny settings: the timings mean nothing here (and are never
     # asserted); the saved-activation bytes are exact and device
     # independent, so the memory target is checked at 224x224.
+    markdown = tmp_path / 'docs' / 'benchmarks.md'
     text = run_tool('tools/benchmark.py', '--depths', '50', '--batch', '1',
                     '--train-batch', '2', '--det-size', '224', '224',
-                    '--rounds', '1', '--warmup', '0', '--profile')
+                    '--rounds', '1', '--warmup', '0', '--profile',
+                    '--append-to', str(markdown))
+    section = markdown.read_text()
+    assert section.startswith('## ') and 'device: CPU' in section
+    assert '`python tools/benchmark.py --depths 50 --batch 1' in section
+    assert 'Activations saved for backward' in section
     for title in ('Eval forward, batch 1', 'conv-BN fused',
                   'Time per stage', 'Backbone alone', 'Training step',
                   'Activations saved for backward', 'Faster R-CNN FPN'):

@@ -24,11 +24,16 @@ performance issue. Never used as a timed test.
 Example:
     python tools/benchmark.py                        # CPU, depths 50 and 101
     python tools/benchmark.py --depths 50 --rounds 7 --device cuda --amp
+    python tools/benchmark.py --device cuda --append-to docs/benchmarks.md
 """
 import argparse
+import contextlib
 import copy
+import io
+import os
 import os.path as osp
 import statistics
+import sys
 import time
 from typing import Callable, Dict, List
 
@@ -432,8 +437,15 @@ def main():
         '--profile',
         action='store_true',
         help='print a torch.profiler table of the fused eval forwards')
-    args = parser.parse_args()
+    parser.add_argument(
+        '--append-to',
+        metavar='MARKDOWN',
+        help='also append the output, with the command, to this markdown '
+        'file (e.g. docs/benchmarks.md)')
+    run(parser.parse_args())
 
+
+def benchmark(args) -> None:
     device = torch.device(args.device)
     name = (torch.cuda.get_device_name(device)
             if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} '
@@ -446,6 +458,39 @@ def main():
           f'ScaleNet / ResNet')
     for depth in args.depths:
         benchmark_depth(depth, args, device)
+
+
+class Tee(io.TextIOBase):
+    """Write to a stream and keep a copy."""
+
+    def __init__(self, stream):
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def run(args) -> None:
+    """Run the benchmark; with ``--append-to``, append a markdown section
+    (date, device line, command, output) to that file."""
+    if not args.append_to:
+        benchmark(args)
+        return
+    tee = Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        benchmark(args)
+    output = tee.copy.getvalue().strip()
+    command = ' '.join(['python', 'tools/benchmark.py'] + sys.argv[1:])
+    folder = osp.dirname(osp.abspath(args.append_to))
+    os.makedirs(folder, exist_ok=True)
+    with open(args.append_to, 'a') as f:
+        f.write(f'## {time.strftime("%Y-%m-%d")}, '
+                f'{output.splitlines()[0]}\n\n'
+                f'`{command}`\n\n```\n{output}\n```\n\n')
 
 
 if __name__ == '__main__':
