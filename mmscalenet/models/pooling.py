@@ -6,9 +6,10 @@ several times slower than a few element-wise maxima or reductions over
 reshaped views of the same map (it is a generic windowed kernel). The
 functions here take that path where it gives exactly ``max_pool2d``'s
 result and fall back to ``max_pool2d`` everywhere else: with autograd (its
-backward needs the indices), channels-last maps (where ``max_pool2d`` is
-fast), and while tracing or compiling (exporters and compilers get the
-plain operator).
+backward needs the indices), on channels-last maps (where ``max_pool2d`` is
+fast), while tracing or compiling (exporters and compilers get the plain
+operator), and on small maps (where one ``max_pool2d`` call costs less than
+several smaller operators).
 """
 from typing import Tuple
 
@@ -27,8 +28,14 @@ def in_eager_inference(*tensors: torch.Tensor) -> bool:
                 and any(t.requires_grad for t in tensors))
 
 
+#: Below this many elements ``max_pool2d``'s single call beats the extra
+#: operators of the reshaped-view paths (measured on CPU).
+MIN_ELEMENTS = 1 << 17
+
+
 def _channels_first_inference(x: torch.Tensor) -> bool:
-    return in_eager_inference(x) and x.is_contiguous() and \
+    return x.numel() >= MIN_ELEMENTS and in_eager_inference(x) and \
+        x.is_contiguous() and \
         not x.is_contiguous(memory_format=torch.channels_last)
 
 
