@@ -69,11 +69,11 @@ def _max_pool_3_2_1d(x: torch.Tensor, dim: int) -> torch.Tensor:
 class StemMaxPool(nn.MaxPool2d):
     """The ResNet stem's 3x3, stride 2, padding 1 max pool.
 
-    An ``nn.MaxPool2d(3, 2, 1)`` (same attributes, no parameters) that, in eager
-    inference on a channels-first map of even height and width, computes
-    the same values as element-wise maxima of the two rows (then columns)
-    of every stride-2 pair and the row (column) before it, about three times
-    faster on CPUs.
+    An ``nn.MaxPool2d(3, 2, 1)`` (same attributes, no parameters) that,
+    in eager inference on a large channels-first map of even height and
+    width, computes the same values as element-wise maxima of the two rows
+    (then columns) of every stride-2 pair and the row (column) before it,
+    about three times faster on CPUs.
 
     Example:
         >>> import torch
