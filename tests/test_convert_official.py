@@ -1,14 +1,12 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """The converter: authors' layout in, mmpretrain/mmdet-loadable file out."""
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
-import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from helpers import randomize_norms, run_python
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet.converters import (CheckpointMismatchError,
@@ -22,15 +20,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def official_checkpoint(arch, path):
     """An authors'-layout model with non-trivial BN statistics, saved as a
     plain state_dict."""
-    model = OfficialScaleNet(arch)
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) * 0.5 + 0.25)
-            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+    model = randomize_norms(OfficialScaleNet(arch), seed=1)
     torch.save(model.state_dict(), path)
     return model.eval()
 
@@ -49,15 +39,8 @@ def test_key_renaming():
 def test_round_trip_logits_match(tmp_path):
     src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
     official = official_checkpoint('scalenet50', src)
-    out = subprocess.run([
-        sys.executable,
-        osp.join(REPO, 'tools', 'convert_official.py'),
-        str(src),
-        str(dst), '--arch', 'scalenet50'
-    ],
-                         capture_output=True,
-                         text=True,
-                         timeout=300)
+    out = run_python('tools/convert_official.py', str(src), str(dst), '--arch',
+                     'scalenet50', timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
 
     cfg = Config.fromfile(
@@ -127,15 +110,8 @@ def test_missing_keys_are_named_and_existing_dst_is_kept(tmp_path):
     del state['fc.bias'], state['layer2.1.bn2.0.running_var']
     torch.save(state, src)
     dst.write_bytes(b'keep me')
-    out = subprocess.run([
-        sys.executable,
-        osp.join(REPO, 'tools', 'convert_official.py'),
-        str(src),
-        str(dst), '--arch', 'scalenet50'
-    ],
-                         capture_output=True,
-                         text=True,
-                         timeout=300)
+    out = run_python('tools/convert_official.py', str(src), str(dst), '--arch',
+                     'scalenet50', timeout=300)
     assert out.returncode != 0
     assert '2 missing keys' in out.stderr
     assert 'head.fc.bias' in out.stderr

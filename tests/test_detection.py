@@ -4,11 +4,11 @@ loading, the stock mmdet config, and a learning run on toy COCO."""
 import glob
 import os.path as osp
 import re
-import subprocess
 import sys
 
 import pytest
 import torch
+from helpers import run_tool
 from make_toy_coco import make_toy_coco
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -200,16 +200,6 @@ randomness = dict(seed=0)
 """
 
 
-def run(*args, timeout=900):
-    out = subprocess.run([sys.executable, *args],
-                         capture_output=True,
-                         text=True,
-                         cwd=REPO,
-                         timeout=timeout)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout + out.stderr
-
-
 def bbox_map(text):
     return float(re.findall(r'coco/bbox_mAP: (-?[\d.]+)', text)[-1])
 
@@ -219,15 +209,17 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     config = tmp_path / 'toy_faster_rcnn.py'
     config.write_text(TOY_CONFIG.format(repo=REPO, data=toy_coco))
     work = tmp_path / 'work'
-    run('tools/train.py', str(config), '--work-dir', str(work))
-    trained = run('tools/test.py', str(config), str(work / 'epoch_12.pth'),
-                  '--work-dir', str(tmp_path / 'test'))
+    run_tool('tools/train.py', str(config), '--work-dir', str(work),
+             timeout=900)
+    trained = run_tool('tools/test.py', str(config),
+                       str(work / 'epoch_12.pth'),
+                       '--work-dir', str(tmp_path / 'test'))
     # mmdet's own test script on the same checkpoint gives the same numbers.
     import mmdet
     mmdet_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                           'test.py')
-    stock = run(mmdet_test, str(config), str(work / 'epoch_12.pth'),
-                '--work-dir', str(tmp_path / 'mmdet_test'))
+    stock = run_tool(mmdet_test, str(config), str(work / 'epoch_12.pth'),
+                     '--work-dir', str(tmp_path / 'mmdet_test'))
     assert re.findall(r'coco/bbox_mAP[^\n]*', trained)[-1].split(
         'data_time')[0] == re.findall(r'coco/bbox_mAP[^\n]*', stock)[-1].split(
             'data_time')[0]
@@ -237,8 +229,8 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     untrained_model.init_weights()
     untrained_ckpt = tmp_path / 'untrained.pth'
     torch.save({'state_dict': untrained_model.state_dict()}, untrained_ckpt)
-    untrained = run('tools/test.py', str(config), str(untrained_ckpt),
-                    '--work-dir', str(tmp_path / 'test0'))
+    untrained = run_tool('tools/test.py', str(config), str(untrained_ckpt),
+                         '--work-dir', str(tmp_path / 'test0'))
     ap, ap0 = bbox_map(trained), bbox_map(untrained)
     print(f'toy COCO bbox mAP: trained {ap}, untrained {ap0}')  # pytest -s
     assert 'coco/bbox_mAP_50' in trained and 'coco/bbox_mAP_l' in trained

@@ -2,26 +2,15 @@
 """tools/train.py, tools/test.py and tools/get_flops.py as a user runs them."""
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from helpers import run_tool
 from mmengine.config import Config
 
 from mmscalenet.apis import prepare_test_cfg, prepare_train_cfg
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def run_tool(*args, timeout=600):
-    out = subprocess.run([sys.executable, *args],
-                         capture_output=True,
-                         text=True,
-                         cwd=REPO,
-                         timeout=timeout)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    return out.stdout + out.stderr
 
 
 @pytest.mark.parametrize('config, gmacs, mparams', [
@@ -151,7 +140,8 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
     assert '`python tools/benchmark.py --depths 50 --batch 1' in section
     assert 'Activations saved for backward' in section
     for title in ('Eval forward, batch 1', 'conv-BN fused',
-                  'Time per stage', 'Backbone alone', 'Training step',
+                  'Time per stage', 'MACs per stage',
+                  'Last 1x1 conv of layer1', 'Backbone alone', 'Training step',
                   'Activations saved for backward', 'Faster R-CNN FPN'):
         assert title in text, title
     memory = {}

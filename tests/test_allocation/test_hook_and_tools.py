@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from helpers import run_python
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
@@ -35,15 +36,6 @@ def small_seed_cfg(work_dir, **hook_kwargs):
     cfg.val_dataloader.dataset.indices = 120
     cfg.custom_hooks = [dict(type='NeuronAllocationHook', **hook_kwargs)]
     return cfg
-
-
-def run(*args, timeout=600):
-    out = subprocess.run([sys.executable, *args],
-                         capture_output=True,
-                         text=True,
-                         cwd=REPO,
-                         timeout=timeout)
-    return out
 
 
 @pytest.fixture(scope='module')
@@ -104,8 +96,9 @@ def test_retrain_config_trains_the_allocated_net(trained_seed, tmp_path):
 
 def test_offline_tool_agrees_with_the_hook(trained_seed, tmp_path):
     runner, hook, work_dir = trained_seed
-    out = run('tools/allocate.py', SEED_CONFIG, str(work_dir / 'epoch_1.pth'),
-              '--out', str(tmp_path))
+    out = run_python('tools/allocate.py', SEED_CONFIG,
+                     str(work_dir / 'epoch_1.pth'),
+                     '--out', str(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
     offline = ChannelSpec.load(str(tmp_path / 'allocated_spec.json'))
     assert offline == ChannelSpec.load(hook.paths['spec'])
@@ -116,8 +109,9 @@ def test_offline_tool_agrees_with_the_hook(trained_seed, tmp_path):
 def test_existing_spec_is_never_overwritten(trained_seed, tmp_path):
     _, hook, work_dir = trained_seed
     before = (work_dir / 'allocated_spec.json').read_bytes()
-    out = run('tools/allocate.py', SEED_CONFIG, str(work_dir / 'epoch_1.pth'),
-              '--out', str(work_dir), '--budget-ratio', '0.7')
+    out = run_python('tools/allocate.py', SEED_CONFIG,
+                     str(work_dir / 'epoch_1.pth'),
+                     '--out', str(work_dir), '--budget-ratio', '0.7')
     assert out.returncode == 0, out.stderr[-3000:]
     assert (work_dir / 'allocated_spec.json').read_bytes() == before
     light = ChannelSpec.load(str(work_dir / 'allocated_spec_1.json'))
@@ -127,8 +121,9 @@ def test_existing_spec_is_never_overwritten(trained_seed, tmp_path):
 
 def test_offline_even_allocation(trained_seed, tmp_path):
     _, _, work_dir = trained_seed
-    out = run('tools/allocate.py', SEED_CONFIG, str(work_dir / 'epoch_1.pth'),
-              '--out', str(tmp_path), '--even')
+    out = run_python('tools/allocate.py', SEED_CONFIG,
+                     str(work_dir / 'epoch_1.pth'),
+                     '--out', str(tmp_path), '--even')
     assert out.returncode == 0, out.stderr[-3000:]
     spec = ChannelSpec.load(str(tmp_path / 'even_spec.json'))
     model = CifarScaleNet(38, structure='even', reference_size=16)
@@ -140,8 +135,8 @@ def test_checkpoint_that_does_not_fit_the_seed_spec(tmp_path):
     ckpt = tmp_path / 'even.pth'
     torch.save({'state_dict': {f'backbone.{k}': v
                                for k, v in even.state_dict().items()}}, ckpt)
-    out = run('tools/allocate.py', SEED_CONFIG, str(ckpt), '--out',
-              str(tmp_path / 'out'))
+    out = run_python('tools/allocate.py', SEED_CONFIG, str(ckpt), '--out',
+                     str(tmp_path / 'out'))
     assert out.returncode != 0
     assert "does not fit the config's seed spec" in out.stderr
     assert 'backbone.layer1.0.conv2.convs.0.weight' in out.stderr
@@ -156,8 +151,8 @@ def test_config_without_scalenet_is_refused(tmp_path):
         model = MODELS.build(cfg.model)
     ckpt = tmp_path / 'resnet.pth'
     torch.save({'state_dict': model.state_dict()}, ckpt)
-    out = run('tools/allocate.py', resnet_cfg, str(ckpt), '--out',
-              str(tmp_path / 'out'))
+    out = run_python('tools/allocate.py', resnet_cfg, str(ckpt), '--out',
+                     str(tmp_path / 'out'))
     assert out.returncode != 0
     assert 'no ScaleNet backbone in the model (ImageClassifier)' in out.stderr
 
@@ -174,7 +169,7 @@ def test_impossible_budget_in_the_hook(tmp_path):
 @pytest.mark.parametrize('name', STRUCTURE_NAMES)
 def test_plot_of_the_authors_structures(tmp_path, name):
     path = tmp_path / f'{name}.png'
-    out = run('tools/plot_allocation.py', name, '--out', str(path))
+    out = run_python('tools/plot_allocation.py', name, '--out', str(path))
     assert out.returncode == 0, out.stderr[-2000:]
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert path.stat().st_size > 10000
@@ -183,8 +178,8 @@ def test_plot_of_the_authors_structures(tmp_path, name):
 def test_plot_tool_names_a_bad_spec(tmp_path):
     bad = tmp_path / 'bad.json'
     bad.write_text('[[1, -2, 56]]')
-    out = run('tools/plot_allocation.py', str(bad), '--out',
-              str(tmp_path / 'x.png'))
+    out = run_python('tools/plot_allocation.py', str(bad), '--out',
+                     str(tmp_path / 'x.png'))
     assert out.returncode != 0
     assert 'block 0, scale 1' in out.stderr and 'got -2' in out.stderr
     assert not (tmp_path / 'x.png').exists()
@@ -240,8 +235,8 @@ def test_two_process_gloo_run_agrees(tmp_path):
 
 @pytest.mark.slow
 def test_demo_pipeline_reduced(tmp_path):
-    out = run('tools/demo_allocation.py', '--work-dir', str(tmp_path),
-              '--epochs', '1', '--train-subset', '128', timeout=900)
+    out = run_python('tools/demo_allocation.py', '--work-dir', str(tmp_path),
+                     '--epochs', '1', '--train-subset', '128', timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]
     results = json.loads((tmp_path / 'results.json').read_text())
     names = [r['name'] for r in results]

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import randomize_norms
 
 from mmscalenet.models import (STRUCTURE_NAMES, CifarScaleNet, SABlock,
                                ScaleNet)
@@ -14,17 +15,6 @@ from mmscalenet.models.pooling import StemMaxPool, max_pool_tiled
 
 DEPTH = {'scalenet50': 50, 'scalenet50_light': 50, 'scalenet101': 101,
          'scalenet152': 152}
-
-
-def randomize_norms(model):
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
 
 
 @pytest.mark.parametrize('structure', STRUCTURE_NAMES)

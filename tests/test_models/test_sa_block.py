@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from helpers import randomize_norms
 from official_scalenet import OfficialSALayer
 
 from mmscalenet.models import SABlock
@@ -25,15 +26,6 @@ def conv_macs(module, x):
     for h in handles:
         h.remove()
     return total[0]
-
-
-def randomize_norms(module):
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
 
 
 @pytest.mark.parametrize('size', [(56, 56), (13, 9), (3, 5), (1, 1),

@@ -1,0 +1,41 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Helpers shared by the tests: running the tools, non-trivial norms."""
+import os.path as osp
+import subprocess
+import sys
+
+import torch
+import torch.nn as nn
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def run_python(*args, timeout=600) -> subprocess.CompletedProcess:
+    """Run ``python *args`` in the repository root, as a user would."""
+    return subprocess.run([sys.executable, *args],
+                          capture_output=True,
+                          text=True,
+                          cwd=REPO,
+                          timeout=timeout)
+
+
+def run_tool(*args, timeout=600) -> str:
+    """Run ``python *args``; fail with its output unless it exits 0; return
+    stdout and stderr."""
+    out = run_python(*args, timeout=timeout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm2d of ``module`` random statistics and affine
+    parameters (reproducible), so that folding or reordering them shows."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+    return module
