@@ -16,7 +16,8 @@ all alike) and report medians. Rows:
   the backward pass (exact, device independent), and the CUDA peak on GPUs;
 - the backbones alone (the authors' sequence too) and Faster R-CNN FPN,
   one 800x1216 image, eval;
-- with ``--profile``: torch.profiler tables and the time of every stage.
+- with ``--profile``: torch.profiler tables, the time and MACs of every
+  stage, and the block's last 1x1 conv rewritten onto the pooled maps.
 
 Each row prints the ratio ScaleNet / ResNet and the target of the
 performance issue. Never used as a timed test.
@@ -45,6 +46,8 @@ from get_flops import det_data_samples
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet import ScaleNet
+from mmscalenet.analysis import measure_complexity
+from mmscalenet.models.sa_geometry import downsampled_size
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TARGETS = {
@@ -284,8 +287,33 @@ def timed_stages(models: Dict[str, nn.Module],
     }
 
 
-def print_stage_rows(title: str, values: Dict[str, List[float]]) -> None:
-    """Milliseconds per stage, each against the first (ResNet) model."""
+class Call(nn.Module):
+    """A callable as a module, owning the module its layers belong to (to
+    trace a stage that is not a module itself)."""
+
+    def __init__(self, fn: Callable, owner: nn.Module):
+        super().__init__()
+        self.fn, self.owner = fn, owner
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def stage_macs(model: nn.Module, x: torch.Tensor) -> List[float]:
+    """Conv and fc MACs of the stem and of each stage, per image."""
+    macs, h = [], x[:1]
+    net = getattr(model, 'backbone', model)
+    with torch.no_grad():
+        for stage in stages(model):
+            macs.append(
+                float(measure_complexity(Call(stage, net), (h, )).macs))
+            h = stage(h)
+    return macs
+
+
+def print_stage_rows(title: str, values: Dict[str, List[float]],
+                     unit: str) -> None:
+    """Values per stage, each with its ratio to the first (ResNet) model."""
     names = list(values)
     base = values[names[0]]
     print(f'\n{title}')
@@ -293,14 +321,51 @@ def print_stage_rows(title: str, values: Dict[str, List[float]]) -> None:
         f'{s:>16}' for s in ('stem', 'layer1', 'layer2', 'layer3', 'layer4')))
     for name in names:
         print(f'  {name:<40}' + ''.join(
-            f'{t * 1e3:>8.1f} {t / b:>5.2f}x '
-            for t, b in zip(values[name], base)))
+            f'{v:>8.1f} {v / b:>5.2f}x ' for v, b in zip(values[name], base)) +
+              f' {unit}')
+
+
+def last_conv_on_pooled_maps(block: nn.Module, batch: int, side: int,
+                             rounds: int, warmup: int,
+                             device: torch.device) -> Dict[str, float]:
+    """Time a deploy block's last 1x1 conv as it runs (on the concatenated,
+    upsampled scales) and rewritten: on each scale's pooled map, then
+    repeated and added (fewer MACs; nearest scales only)."""
+    sa, conv3 = block.conv2, block.conv3
+    sizes = [downsampled_size(side, sa.pool_factors[i]) for i in sa.scales]
+    assert all(side % s == 0 for s in sizes), 'nearest scales only'
+    parts = [
+        torch.rand(batch, sa.out_channels[i], s, s, device=device)
+        for i, s in zip(sa.scales, sizes)
+    ]
+    concat = torch.cat(
+        [F.interpolate(p, size=(side, side), mode='nearest') for p in parts],
+        dim=1)
+    weights = conv3.weight.split([p.shape[1] for p in parts], dim=1)
+
+    def per_scale():
+        out = F.conv2d(parts[0], weights[0], conv3.bias)
+        for part, weight in zip(parts[1:], weights[1:]):
+            z, s = F.conv2d(part, weight), part.shape[-1]
+            out.view(batch, -1, s, side // s, s, side // s).add_(
+                z[:, :, :, None, :, None])
+        return out
+
+    with torch.no_grad():
+        expected = conv3(concat)
+        assert torch.allclose(per_scale(), expected, rtol=1e-3,
+                              atol=1e-3 * expected.abs().max().item())
+        return timed(
+            {
+                'on the concatenation': lambda: conv3(concat),
+                'per scale on the pooled maps + repeat-add': per_scale
+            }, rounds, warmup, device)
 
 
 def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor, rounds: int,
                    warmup: int, device: torch.device, amp: bool) -> None:
-    """torch.profiler's table of one eval forward of each model, then the
-    time of each stage."""
+    """torch.profiler's table of one eval forward of each model, the time
+    and MACs of each stage, and the last-1x1-conv rewrite."""
     from torch.profiler import profile
     for name, model in models.items():
         with torch.no_grad():
@@ -310,9 +375,22 @@ def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor, rounds: int,
         print(f'\nProfile, {name}, eval forward:')
         print(prof.key_averages().table(
             sort_by='self_cpu_time_total', row_limit=10))
-    print_stage_rows(
-        'Time per stage (ms, ratio to ResNet), eval forward',
-        timed_stages(models, x, rounds, warmup, device, amp))
+    times = timed_stages(models, x, rounds, warmup, device, amp)
+    print_stage_rows('Time per stage (ratio to ResNet), eval forward',
+                     {n: [t * 1e3 for t in v]
+                      for n, v in times.items()}, 'ms')
+    print_stage_rows('MACs per stage (ratio to ResNet), per image',
+                     {n: [m / 1e6 for m in stage_macs(model, x)]
+                      for n, model in models.items()}, 'M')
+    scalenet = next(m for m in models.values()
+                    if isinstance(m.backbone, ScaleNet)).backbone
+    side = x.shape[-1] // scalenet.stem_stride
+    for i in (1, 2):
+        print_rows(
+            f'Last 1x1 conv of layer{i}[0], deploy, batch {x.shape[0]}',
+            last_conv_on_pooled_maps(
+                getattr(scalenet, f'layer{i}')[0], x.shape[0],
+                side // 2**(i - 1), rounds, warmup, device), 'ms', 1e3)
 
 
 def benchmark_depth(depth: int, args, device: torch.device) -> None:
