@@ -1,6 +1,8 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Helpers shared by the tests: running the tools, non-trivial norms."""
+import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -10,13 +12,20 @@ import torch.nn as nn
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def run_python(*args, timeout=600) -> subprocess.CompletedProcess:
-    """Run ``python *args`` in the repository root, as a user would."""
-    return subprocess.run([sys.executable, *args],
+def run_command(args, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run ``args`` in the repository root with ``env`` added to this
+    process's environment; the output is captured as text."""
+    return subprocess.run(args,
                           capture_output=True,
                           text=True,
                           cwd=REPO,
+                          env=dict(os.environ, **(env or {})),
                           timeout=timeout)
+
+
+def run_python(*args, timeout=600) -> subprocess.CompletedProcess:
+    """Run ``python *args`` in the repository root, as a user would."""
+    return run_command([sys.executable, *args], timeout=timeout)
 
 
 def run_tool(*args, timeout=600) -> str:
@@ -25,6 +34,15 @@ def run_tool(*args, timeout=600) -> str:
     out = run_python(*args, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout + out.stderr
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a torchrun rendezvous: a
+    fixed port would let two test runs on one machine (a developer's and
+    CI's) collide."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:

@@ -14,8 +14,8 @@ from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets checkpoints load)
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
-                             init_cpu_distributed, load_config,
-                             prepare_test_cfg)
+                             finish_distributed, init_cpu_distributed,
+                             load_config, prepare_test_cfg)
 
 
 def parse_args():
@@ -42,6 +42,7 @@ def main():
     init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

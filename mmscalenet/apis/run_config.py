@@ -33,8 +33,8 @@ def config_scope(cfg: Config) -> str:
 def _scope_of_model_type(model_type) -> Optional[str]:
     from mmdet.registry import MODELS as MMDET_MODELS
     from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-    for scope, registry in (('mmpretrain', MMPRETRAIN_MODELS),
-                            ('mmdet', MMDET_MODELS)):
+    for scope, registry in (('mmpretrain', MMPRETRAIN_MODELS), ('mmdet',
+                                                                MMDET_MODELS)):
         registry.import_from_location()
         if model_type in registry.module_dict:
             return scope
@@ -130,3 +130,17 @@ def init_cpu_distributed(cfg: Config, launcher: str) -> None:
         cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'),
         device_ids=None)
     torch_dist.init_process_group(backend='gloo', **dist_cfg)
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then shut the process group down.
+
+    Called by ``tools/train.py`` and ``tools/test.py`` after a run that
+    succeeded. Left to interpreter exit, the group's communication threads
+    are torn down in whatever order each process exits, while a peer may
+    still be talking to them; destroying the group explicitly is what
+    PyTorch asks of every launcher. A no-op without a process group.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
