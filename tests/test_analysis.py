@@ -1,14 +1,9 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Receptive fields (paper Figure 6) against hand-computed values."""
-import os.path as osp
-import subprocess
-import sys
+from helpers import run_python
 
 from mmscalenet.analysis import receptive_field_ranges
 from mmscalenet.models import CifarResNet, CifarScaleNet, ScaleNet
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
 
 def test_cifar_scalenet_by_hand():
     # Stem 3x3: 3. Block 1, scales (1, 2, 4), 3x3 convs, jump 1:
@@ -46,10 +41,8 @@ def test_resnet50_known_value_and_scalenet_range():
 
 
 def test_receptive_field_tool_prints_and_plots(tmp_path):
-    out = subprocess.run(
-        [sys.executable, 'tools/receptive_field.py', '--out',
-         str(tmp_path / 'rf.png')],
-        capture_output=True, text=True, cwd=REPO, timeout=300)
+    out = run_python('tools/receptive_field.py', '--out',
+                     str(tmp_path / 'rf.png'))
     assert out.returncode == 0, out.stderr[-2000:]
     assert '427 - 427' in out.stdout
     assert (tmp_path / 'rf.png').read_bytes()[:4] == b'\x89PNG'

@@ -1,10 +1,9 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """ScaleNet resolves from mmdet and mmpretrain configs via custom_imports."""
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from helpers import run_python
 from mmengine.registry import DefaultScope
 
 import mmscalenet
@@ -68,13 +67,8 @@ print(type(model).__module__, type(model).__name__, model.feat_dim)
 def test_custom_imports_in_a_fresh_process(tmp_path, scope, model_type):
     config = tmp_path / 'cfg.py'
     config.write_text(CONFIG.format(scope=scope, model_type=model_type))
-    out = subprocess.run(
-        [sys.executable, '-c',
-         textwrap.dedent(SCRIPT.format(scope=scope)),
-         str(config)],
-        capture_output=True,
-        text=True,
-        timeout=300)
+    out = run_python('-c', textwrap.dedent(SCRIPT.format(scope=scope)),
+                     str(config))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [
         'mmscalenet.models.scalenet', 'ScaleNet', '2048'
