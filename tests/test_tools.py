@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """tools/train.py, tools/test.py and tools/get_flops.py as a user runs them."""
+import os
 import os.path as osp
 import re
 
@@ -137,6 +138,9 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
                     '--append-to', str(markdown))
     section = markdown.read_text()
     assert section.startswith('## ') and 'device: CPU' in section
+    preload = os.environ.get('LD_PRELOAD', '').split()
+    allocator = osp.basename(preload[0]) if preload else 'system malloc'
+    assert f'allocator: {allocator}' in section
     assert '`python tools/benchmark.py --depths 50 --batch 1' in section
     assert 'Activations saved for backward' in section
     for title in ('Eval forward, batch 1', 'conv-BN fused',

@@ -523,13 +523,25 @@ def main():
     run(parser.parse_args())
 
 
+def allocator() -> str:
+    """The preloaded memory allocator, if any: on CPUs it changes the
+    timings (the system allocator returns large blocks to the OS, and the
+    page faults of touching them again cost a VM dearly)."""
+    preload = os.environ.get('LD_PRELOAD')
+    if not preload:
+        return 'system malloc'
+    conf = os.environ.get('MALLOC_CONF')
+    names = ', '.join(osp.basename(p) for p in preload.split())
+    return f'{names} ({conf})' if conf else names
+
+
 def benchmark(args) -> None:
     device = torch.device(args.device)
     name = (torch.cuda.get_device_name(device)
             if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} '
             f'threads')
     print(f'device: {name}; torch {torch.__version__}; '
-          f'{"AMP" if args.amp else "fp32"}'
+          f'allocator: {allocator()}; {"AMP" if args.amp else "fp32"}'
           f'{", channels-last" if args.channels_last else ""}; '
           f'{args.rounds} interleaved '
           f'rounds after {args.warmup} warm-up, medians; ratios are '
