@@ -5,6 +5,7 @@ from helpers import run_python
 from mmscalenet.analysis import receptive_field_ranges
 from mmscalenet.models import CifarResNet, CifarScaleNet, ScaleNet
 
+
 def test_cifar_scalenet_by_hand():
     # Stem 3x3: 3. Block 1, scales (1, 2, 4), 3x3 convs, jump 1:
     #   factor 1: +2; factor 4: pool +3, conv +2*4 = +11.

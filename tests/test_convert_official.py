@@ -4,9 +4,9 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers import randomize_norms, run_python
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from helpers import randomize_norms, run_python
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet.converters import (CheckpointMismatchError,

@@ -146,7 +146,9 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
     for title in ('Eval forward, batch 1', 'conv-BN fused',
                   'Time per stage', 'MACs per stage',
                   'Last 1x1 conv of layer1', 'Backbone alone', 'Training step',
-                  'Activations saved for backward', 'Faster R-CNN FPN'):
+                  'Activations saved for backward', 'Faster R-CNN FPN',
+                  'Minor page faults in one training step',
+                  'Profile, ScaleNet-50, training step, batch 2'):
         assert title in text, title
     memory = {}
     for name, ratio in re.findall(

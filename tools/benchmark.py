@@ -33,6 +33,7 @@ import copy
 import io
 import os
 import os.path as osp
+import resource
 import statistics
 import sys
 import time
@@ -158,6 +159,28 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         scaler.update()
 
     return step
+
+
+def page_faults(step: Callable[[], None]) -> float:
+    """Minor page faults of this process during one call of ``step``: the
+    cost of memory the allocator handed back to the OS and touches again
+    (expensive in a VM)."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step()
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+
+
+def print_step_profiles(steps: Dict[str, Callable[[], None]],
+                        what: str) -> None:
+    """torch.profiler's table of one call of each step."""
+    from torch.profiler import profile
+    for name, step in steps.items():
+        step()
+        with profile() as prof:
+            step()
+        print(f'\nProfile, {name}, {what}:')
+        print(prof.key_averages().table(
+            sort_by='self_cpu_time_total', row_limit=12))
 
 
 def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
@@ -366,15 +389,9 @@ def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor, rounds: int,
                    warmup: int, device: torch.device, amp: bool) -> None:
     """torch.profiler's table of one eval forward of each model, the time
     and MACs of each stage, and the last-1x1-conv rewrite."""
-    from torch.profiler import profile
-    for name, model in models.items():
-        with torch.no_grad():
-            model(x)
-            with profile() as prof:
-                model(x)
-        print(f'\nProfile, {name}, eval forward:')
-        print(prof.key_averages().table(
-            sort_by='self_cpu_time_total', row_limit=10))
+    print_step_profiles(
+        {n: eval_step(m, x, amp)
+         for n, m in models.items()}, 'eval forward')
     times = timed_stages(models, x, rounds, warmup, device, amp)
     print_stage_rows('Time per stage (ratio to ResNet), eval forward',
                      {n: [t * 1e3 for t in v]
@@ -447,12 +464,22 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
         yt = torch.randint(0, 1000, (args.train_batch, ), device=device)
         for m in models.values():
             m.train()
+        steps = {n: train_step(m, xt, yt, args.amp)
+                 for n, m in models.items()}
         print_rows(
             f'[{depth}] Training step (forward, backward, SGD), batch '
             f'{args.train_batch}',
-            timed({n: train_step(m, xt, yt, args.amp)
-                   for n, m in models.items()}, args.rounds, args.warmup,
-                  device), 'ms', 1e3, 'train')
+            timed(steps, args.rounds, args.warmup, device), 'ms', 1e3,
+            'train')
+        if device.type == 'cpu':
+            print_rows(
+                f'[{depth}] Minor page faults in one training step '
+                f'(thousands)', {n: page_faults(s)
+                                 for n, s in steps.items()}, 'k', 1e-3)
+        if args.profile:
+            print_step_profiles(
+                {n: s for n, s in steps.items() if 'authors' not in n},
+                f'training step, batch {args.train_batch}')
         print_rows(
             f'[{depth}] Activations saved for backward, batch '
             f'{args.train_batch}',
@@ -514,7 +541,8 @@ def main():
     parser.add_argument(
         '--profile',
         action='store_true',
-        help='print a torch.profiler table of the fused eval forwards')
+        help='print torch.profiler tables of the fused eval forwards and '
+        'of a training step, and the time and MACs of every stage')
     parser.add_argument(
         '--append-to',
         metavar='MARKDOWN',

@@ -33,8 +33,8 @@ def config_scope(cfg: Config) -> str:
 def _scope_of_model_type(model_type) -> Optional[str]:
     from mmdet.registry import MODELS as MMDET_MODELS
     from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-    for scope, registry in (('mmpretrain', MMPRETRAIN_MODELS), ('mmdet',
-                                                                MMDET_MODELS)):
+    for scope, registry in (('mmpretrain', MMPRETRAIN_MODELS),
+                            ('mmdet', MMDET_MODELS)):
         registry.import_from_location()
         if model_type in registry.module_dict:
             return scope

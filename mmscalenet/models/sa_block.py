@@ -250,8 +250,9 @@ def _norm_as_repeated(norm: nn.Module, y: torch.Tensor,
     for it. The outputs and gradients are those of the authors' order (to
     float rounding); so is the running mean. The running variance is an
     unbiased estimate, ``n / (n - 1)`` times the batch variance with ``n``
-    the values per channel, which the repetition multiplies: it is
-    recomputed here with the repeated count.
+    the values per channel, which the repetition multiplies: the norm's
+    own update of it is rescaled from the pooled count to the repeated one
+    (no second pass over ``y``).
     """
     if not (isinstance(norm, _BatchNorm) and norm.training
             and norm.track_running_stats):
@@ -262,14 +263,16 @@ def _norm_as_repeated(norm: nn.Module, y: torch.Tensor,
     if momentum is None:  # cumulative average, as _BatchNorm.forward
         momentum = 1.0 / float(norm.num_batches_tracked)
     (ph, pw), (h, w) = y.shape[-2:], size
-    n = y.numel() // y.shape[1] * (h // ph) * (w // pw)
-    with torch.no_grad():
-        var = y.detach().float().var(dim=(0, 2, 3), unbiased=False)
-        # Through .data: autograd saved running_var for the norm's backward
-        # (which, in training, does not read it) and would refuse a bumped
-        # version.
-        norm.running_var.data.copy_(previous * (1 - momentum) +
-                                    var * (momentum * n / (n - 1)))
+    pooled = y.numel() // y.shape[1]
+    repeated = pooled * (h // ph) * (w // pw)
+    # The norm added momentum * var * pooled / (pooled - 1); the authors'
+    # order adds momentum * var * repeated / (repeated - 1).
+    rescale = (pooled - 1) * repeated / (pooled * (repeated - 1))
+    kept = previous * (1 - momentum)
+    # Through .data: autograd saved running_var for the norm's backward
+    # (which, in training, does not read it) and would refuse a bumped
+    # version.
+    norm.running_var.data.copy_(kept + (norm.running_var - kept) * rescale)
     return out
 
 

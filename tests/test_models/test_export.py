@@ -65,7 +65,7 @@ def test_torch_compile_sa_block_plain_and_deploy():
     reason='torch.compile needs a C++ compiler on the CPU')
 def test_torch_compile_sa_block_training():
     # Training: norms of repeated scales on the pooled maps, running
-    # variance recomputed; compiled outputs, gradients and statistics must
+    # variance rescaled; compiled outputs, gradients and statistics must
     # equal eager ones.
     eager = SABlock(16, [8, 4, 4, 2], side=28).train()
     compiled_block = copy.deepcopy(eager)
