@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo
+.PHONY: setup test demo study study-report
 
 setup:
 	bash tools/setup_env.sh
@@ -15,4 +15,14 @@ test: setup
 
 # The main job: the neuron-allocation pipeline on scikit-learn's digits.
 demo: setup
-	$(PY) tools/demo_allocation.py --work-dir work_dirs/demo
+	$(PY) tools/allocation_study.py configs/studies/digits.py --work-dir work_dirs/demo
+
+# The allocation study on Fashion-MNIST (CPU protocol, about 4 hours on 2
+# cores; resumes where it stopped). Needs the Debian package
+# dataset-fashion-mnist or the files (see tools/prepare_fashion_mnist.py).
+study: setup
+	$(PY) tools/prepare_fashion_mnist.py
+	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py
+
+study-report: setup
+	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py --report

@@ -43,7 +43,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import fuse_conv_bn
-from get_flops import det_data_samples
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet import ScaleNet

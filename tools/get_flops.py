@@ -14,13 +14,12 @@ Example:
 """
 import argparse
 
-import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import mmscalenet  # noqa: F401
-from mmscalenet.analysis import COUNTED_OPS, measure_complexity
+from mmscalenet.analysis import COUNTED_OPS, config_model_complexity
 from mmscalenet.apis import add_cfg_options, config_scope
 
 
@@ -37,35 +36,6 @@ def parse_args():
         'classification, 800 1216 for detection)')
     add_cfg_options(parser)
     return parser.parse_args()
-
-
-def det_data_samples(h: int, w: int) -> list:
-    """One mmdet data sample describing an unscaled ``h x w`` image."""
-    from mmdet.structures import DetDataSample
-    return [
-        DetDataSample(
-            metainfo=dict(
-                img_shape=(h, w),
-                ori_shape=(h, w),
-                pad_shape=(h, w),
-                batch_input_shape=(h, w),
-                scale_factor=(1.0, 1.0)))
-    ]
-
-
-class TensorForward(nn.Module):
-    """``model(x)`` returning tensors only, for tracing."""
-
-    def __init__(self, model: nn.Module, scope: str, shape):
-        super().__init__()
-        self.model = model
-        self.data_samples = (
-            det_data_samples(*shape) if scope == 'mmdet' else None)
-
-    def forward(self, x):
-        if self.data_samples is None:
-            return self.model(x, mode='tensor')
-        return self.model._forward(x, self.data_samples)
 
 
 def main():
@@ -85,11 +55,10 @@ def main():
         shape = tuple(args.shape) * (3 - len(args.shape))
     else:
         raise ValueError(f'--shape takes H W or one size, got {args.shape}')
-    with torch.no_grad():
-        result = measure_complexity(
-            TensorForward(model, scope, shape),
-            (torch.rand(1, 3, *shape), ))
-    print(f'Input shape: (1, 3, {shape[0]}, {shape[1]})')
+    result = config_model_complexity(model, scope, shape)
+    in_channels = next(m for m in model.modules()
+                       if isinstance(m, nn.Conv2d)).in_channels
+    print(f'Input shape: (1, {in_channels}, {shape[0]}, {shape[1]})')
     small = f' ({result.macs / 1e6:.1f} M)' if result.macs < 1e9 else ''
     print(f'MACs (conv + fc): {result.macs / 1e9:.3f} G{small}')
     print(f'Params: {result.params / 1e6:.2f} M')

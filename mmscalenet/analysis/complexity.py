@@ -9,8 +9,9 @@ per output element.
 """
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
@@ -95,3 +96,65 @@ def measure_complexity(model: nn.Module, inputs: tuple) -> ModelComplexity:
         by_operator=by_operator,
         params=sum(p.numel() for p in model.parameters()),
         uncounted_ops=tuple(sorted(analyzer.unsupported_ops())))
+
+
+def det_data_samples(h: int, w: int) -> list:
+    """One mmdet data sample describing an unscaled ``h x w`` image."""
+    from mmdet.structures import DetDataSample
+    return [
+        DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                batch_input_shape=(h, w),
+                scale_factor=(1.0, 1.0)))
+    ]
+
+
+class TensorForward(nn.Module):
+    """``model(x)`` of an mmpretrain classifier or an mmdet detector,
+    returning tensors only (``mode='tensor'``), for tracing.
+
+    Args:
+        model (nn.Module): The classifier or detector.
+        scope (str): ``'mmpretrain'`` or ``'mmdet'``.
+        shape (Sequence[int]): Input ``(H, W)``; a detector needs it for its
+            data sample.
+    """
+
+    def __init__(self, model: nn.Module, scope: str, shape: Sequence[int]):
+        super().__init__()
+        self.model = model
+        self.data_samples = (
+            det_data_samples(*shape) if scope == 'mmdet' else None)
+
+    def forward(self, x):
+        return self.model(x, self.data_samples, mode='tensor')
+
+
+def config_model_complexity(model: nn.Module,
+                            scope: str,
+                            shape: Sequence[int],
+                            in_channels: Optional[int] = None
+                            ) -> ModelComplexity:
+    """:func:`measure_complexity` of a model built from an MM config, on one
+    ``in_channels x H x W`` input (by default, the input channels of the
+    model's first conv).
+
+    Example:
+        >>> from mmpretrain.models import ImageClassifier
+        >>> model = ImageClassifier(backbone=dict(type='CifarResNet',
+        ...     depth=38), neck=dict(type='GlobalAveragePooling'),
+        ...     head=dict(type='LinearClsHead', num_classes=10,
+        ...               in_channels=256))
+        >>> config_model_complexity(model.eval(), 'mmpretrain', (32, 32)).macs
+        15118336
+    """
+    if in_channels is None:
+        in_channels = next(m for m in model.modules()
+                           if isinstance(m, nn.Conv2d)).in_channels
+    with torch.no_grad():
+        return measure_complexity(
+            TensorForward(model, scope, shape),
+            (torch.rand(1, in_channels, *shape), ))

@@ -1,4 +1,4 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-from .hooks import NeuronAllocationHook
+from .hooks import GammaSparsityHook, NeuronAllocationHook
 
-__all__ = ['NeuronAllocationHook']
+__all__ = ['GammaSparsityHook', 'NeuronAllocationHook']

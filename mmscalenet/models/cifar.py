@@ -92,6 +92,9 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
         in_channels (int): Input channels. Defaults to 3.
         stem_channels (int): Stem width. Defaults to 16.
         base_channels (int): First-stage bottleneck width. Defaults to 16.
+        widen_factor (float): Multiplies every stage's bottleneck width
+            (rounded to the nearest integer), to compare with a ScaleNet at
+            equal whole-network MACs. Defaults to 1.0.
         out_indices (Sequence[int]): Stages to output. Defaults to (2, ).
         frozen_stages (int): See :class:`ScaleNet`. Defaults to -1.
         conv_cfg (dict, optional): Conv layer config. Defaults to None.
@@ -118,6 +121,7 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
                  in_channels: int = 3,
                  stem_channels: int = 16,
                  base_channels: int = 16,
+                 widen_factor: float = 1.0,
                  out_indices: Sequence[int] = (2, ),
                  frozen_stages: int = -1,
                  conv_cfg: Optional[dict] = None,
@@ -129,6 +133,9 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
         if depth not in self.arch_settings:
             raise KeyError(f'invalid depth {depth} for CifarResNet, choose '
                            f'from {sorted(self.arch_settings)}')
+        if not widen_factor > 0:
+            raise ValueError(f'widen_factor must be positive, got '
+                             f'{widen_factor}')
         stage_blocks = self.arch_settings[depth]
         super().__init__(
             num_stages=len(stage_blocks),
@@ -142,6 +149,9 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
         self.norm_cfg = norm_cfg
         self.relu = nn.ReLU(inplace=True)
         self.build_stem(in_channels, stem_channels)
-        widths = [base_channels * 2**i for i in range(len(stage_blocks))]
+        widths = [
+            max(1, round(base_channels * 2**i * widen_factor))
+            for i in range(len(stage_blocks))
+        ]
         self.make_stages(stem_channels, stage_blocks, widths, with_cp)
         self._freeze_stages()

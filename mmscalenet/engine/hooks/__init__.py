@@ -1,4 +1,5 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
+from .gamma_sparsity_hook import GammaSparsityHook
 from .neuron_allocation_hook import NeuronAllocationHook
 
-__all__ = ['NeuronAllocationHook']
+__all__ = ['GammaSparsityHook', 'NeuronAllocationHook']

@@ -1,0 +1,413 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""The allocation study's runs: train, evaluate, record, resume.
+
+Every run is a fresh mmengine ``Runner`` on a config derived from the
+protocol's model configs; its record (top-1, MACs, parameters, minutes, the
+channel spec it used and, for a seed net, its gammas and allocation) is added
+to the results file as soon as it finishes, so an interrupted study resumes
+at the first run without a record. A run that was interrupted itself resumes
+from its last epoch checkpoint in its work dir.
+"""
+import datetime
+import json
+import os
+import os.path as osp
+import platform
+import time
+from typing import Callable, Dict, List, Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.runner import Runner
+
+from ..allocation.scalenet_io import find_scalenet, seed_importance
+from ..analysis import config_model_complexity
+from ..engine import NeuronAllocationHook
+from .protocol import MODEL_OF_KIND, RUN_KINDS, StudyProtocol
+
+
+def read_results(path: str) -> dict:
+    """The results file, or an empty one where there is none yet."""
+    if not osp.isfile(path):
+        return dict(protocol=None, runs={})
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{path} is not valid JSON ({e}); restore it '
+                             f'from git or remove it to start over') from None
+
+
+def write_results(path: str, results: dict) -> None:
+    """Write ``results`` atomically: the old file stays until the new one is
+    complete."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(results, f, indent=1)
+        f.write('\n')
+    os.replace(tmp, path)
+
+
+def select_lambda(holdout_top1: Dict[float, float], tolerance: float) -> float:
+    """The largest strength whose held-out top-1 is within ``tolerance``
+    points of the unpenalised run's (key 0.0); the smallest where none is.
+
+    Example:
+        >>> select_lambda({0.0: 90.0, 1e-4: 90.2, 1e-3: 89.5, 1e-2: 85.0},
+        ...               tolerance=1.0)
+        0.001
+    """
+    reference = holdout_top1[0.0]
+    strengths = sorted(lam for lam in holdout_top1 if lam > 0)
+    within = [
+        lam for lam in strengths
+        if holdout_top1[lam] >= reference - tolerance
+    ]
+    return max(within) if within else min(strengths)
+
+
+class AllocationStudy:
+    """Runs a :class:`StudyProtocol` and keeps its results file.
+
+    Args:
+        protocol (StudyProtocol): What to run.
+        repo (str): Repository root (model configs and relative paths).
+        work_dir (str): Where the runs' work dirs go.
+        results_path (str, optional): The results file; None keeps the
+            results in memory only.
+        log (Callable[[str], None]): Progress messages. Defaults to print.
+
+    Example:
+        >>> protocol = StudyProtocol.fromfile('configs/studies/digits.py')
+        >>> study = AllocationStudy(protocol, '.', 'work_dirs/demo',
+        ...                         'work_dirs/demo/results.json')
+        >>> results = study.run()  # doctest: +SKIP
+    """
+
+    def __init__(self,
+                 protocol: StudyProtocol,
+                 repo: str,
+                 work_dir: str,
+                 results_path: Optional[str],
+                 log: Callable[[str], None] = print):
+        self.protocol = protocol
+        self.repo = repo
+        self.work_dir = osp.abspath(work_dir)
+        self.results_path = results_path
+        self.log = log
+        self.results = (read_results(results_path) if results_path else
+                        dict(protocol=None, runs={}))
+        snapshot = protocol.to_dict()
+        if self.results['protocol'] is None:
+            self.results['protocol'] = snapshot
+        elif self.results['protocol'] != snapshot:
+            changed = sorted(
+                k for k in snapshot
+                if snapshot[k] != self.results['protocol'].get(k))
+            raise ValueError(
+                f'{results_path} holds runs of another protocol (differs in '
+                f'{", ".join(changed)}); give another --results file or '
+                f'remove it to start over')
+        self._labels: Optional[List[int]] = None
+
+    # ------------------------------------------------------------ the plan
+    def planned_keys(self) -> List[str]:
+        """Every run of the study, in training order (selection runs are
+        trained when the first penalised seed needs them)."""
+        return [f'seed{s}/{kind}' for s in self.protocol.seeds
+                for kind in self.protocol.kinds]
+
+    def selection_keys(self) -> List[str]:
+        sparsity = self.protocol.sparsity
+        if sparsity is None:
+            return []
+        return [f'select/lambda={lam:g}' for lam in [0.0] + sparsity.lambdas]
+
+    def run(self, workers: int = 1) -> dict:
+        """Train every run that has no record yet; return the results.
+
+        Args:
+            workers (int): Runs trained at once, each in its own process
+                (spawned), as soon as the runs it needs are done. 1 trains
+                them one after the other in this process. Defaults to 1.
+        """
+        if workers == 1:
+            for key in self.planned_keys():
+                self.ensure(key)
+            return self.results
+        return self.run_parallel(workers)
+
+    def dependencies(self, key: str) -> List[str]:
+        """The runs whose records run ``key`` needs."""
+        group, kind = key.split('/')
+        if kind.startswith('allocated'):
+            return [key.replace('allocated', 'seed')]
+        if group != 'select' and kind == 'seed-l1':
+            return self.selection_keys()
+        return []
+
+    def ensure(self, key: str) -> dict:
+        """The record of run ``key``, training it (and what it needs) first
+        if there is none."""
+        runs = self.results['runs']
+        if key not in runs:
+            for needed in self.dependencies(key):
+                self.ensure(needed)
+            self.add_record(self.record_of(key))
+        return runs[key]
+
+    def add_record(self, record: dict) -> None:
+        self.results['runs'][record['key']] = record
+        self.update_selection()
+        if self.results_path is not None:
+            write_results(self.results_path, self.results)
+
+    def record_of(self, key: str) -> dict:
+        """Train run ``key`` (the runs it needs have records) and return
+        its record."""
+        runs = self.results['runs']
+        group, kind = key.split('/')
+        if group == 'select':
+            return self.train(key, 'seed-l1', self.protocol.seeds[0],
+                              lambda_l1=float(kind.split('=')[1]),
+                              selection=True)
+        seed = int(group[len('seed'):])
+        structure = lambda_l1 = None
+        if kind.startswith('allocated'):
+            structure = runs[key.replace('allocated', 'seed')]['allocation']
+        if kind.endswith('-l1'):
+            lambda_l1 = self.results['selection']['chosen']
+        return self.train(key, kind, seed, structure, lambda_l1)
+
+    def run_parallel(self, workers: int) -> dict:
+        """Train the missing runs in up to ``workers`` spawned processes."""
+        import concurrent.futures as cf
+        import multiprocessing
+        runs = self.results['runs']
+        pending = [
+            k for k in self.selection_keys() + self.planned_keys()
+            if k not in runs
+        ]
+        if not any(k.endswith('-l1') and not k.startswith('select')
+                   for k in pending):
+            pending = [k for k in pending if not k.startswith('select')]
+        running = {}
+        with cf.ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context('spawn')) as pool:
+            while pending or running:
+                for key in [k for k in pending
+                            if all(d in runs for d in self.dependencies(k))]:
+                    if len(running) == workers:
+                        break
+                    pending.remove(key)
+                    running[pool.submit(
+                        train_in_process, self.protocol.to_dict(), self.repo,
+                        self.work_dir, key,
+                        {d: runs[d] for d in self.dependencies(key)},
+                        self.results.get('selection'))] = key
+                    self.log(f'started {key} ({len(running)} running)')
+                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    key = running.pop(future)
+                    self.add_record(future.result())
+                    self.log(f'finished {key}: top-1 '
+                             f'{runs[key]["top1"]:.2f}%')
+        return self.results
+
+    def update_selection(self) -> None:
+        sparsity = self.protocol.sparsity
+        runs = self.results['runs']
+        if sparsity is None or not all(k in runs
+                                       for k in self.selection_keys()):
+            return
+        holdout = {
+            runs[k]['lambda_l1']: runs[k]['top1']
+            for k in self.selection_keys()
+        }
+        self.results['selection'] = dict(
+            rule=f'largest lambda_l1 whose held-out top-1 is within '
+            f'{sparsity.tolerance} points of the unpenalised seed\'s '
+            f'(trained on {self.protocol.train_per_class - sparsity.holdout_per_class}'
+            f' images per class, evaluated on the other '
+            f'{sparsity.holdout_per_class} per class of the training '
+            f'subset); the smallest where none is',
+            holdout_top1={f'{lam:g}': top1 for lam, top1 in holdout.items()},
+            chosen=select_lambda(holdout, sparsity.tolerance))
+
+    # ------------------------------------------------------------ one run
+    def train(self,
+              key: str,
+              kind: str,
+              seed: int,
+              structure: Optional[list] = None,
+              lambda_l1: Optional[float] = None,
+              selection: bool = False) -> dict:
+        """Train and evaluate one run; return its record."""
+        cfg = self.run_config(key, kind, seed, structure, lambda_l1,
+                              selection)
+        self.log(f'\n==== {key}: {RUN_KINDS[kind]}, seed {seed}'
+                 + (f', lambda_l1 {lambda_l1:g}' if lambda_l1 else '')
+                 + f' ({cfg.work_dir}) ====')
+        start = time.time()
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        metrics = runner.test()
+        minutes = (time.time() - start) / 60
+        model = runner.model.eval()
+        side = cfg.model.backbone.get('reference_size', 32)
+        complexity = config_model_complexity(model, 'mmpretrain',
+                                             (side, side))
+        record = dict(
+            key=key,
+            kind=kind,
+            seed=seed,
+            top1=round(float(metrics['accuracy/top1']), 4),
+            macs=complexity.macs,
+            params=complexity.params,
+            minutes=round(minutes, 2),
+            epochs=cfg.train_cfg.max_epochs,
+            train_images=len(runner.train_dataloader.dataset),
+            test_images=len(runner.test_dataloader.dataset),
+            lambda_l1=lambda_l1 if lambda_l1 is not None else 0.0,
+            spec=self.spec_of(model),
+            finished=datetime.datetime.now().isoformat(timespec='seconds'),
+            machine=dict(
+                cpu=platform.processor() or platform.machine(),
+                threads=torch.get_num_threads(),
+                torch=torch.__version__),
+        )
+        if selection:
+            record['evaluated_on'] = 'held-out training images'
+        hooks = [h for h in runner.hooks
+                 if isinstance(h, NeuronAllocationHook)]
+        if hooks and not selection:
+            result = hooks[0].result
+            record['allocation'] = result.spec.rows()
+            record['kept'] = [blk.kept for blk in result.blocks]
+            record['gammas'] = [[[round(v, 6) for v in scale]
+                                 for scale in block]
+                                for block in seed_importance(
+                                    find_scalenet(model))]
+        self.log(f'{key}: top-1 {record["top1"]:.2f}%, '
+                 f'{record["macs"] / 1e6:.2f} M MACs, '
+                 f'{record["minutes"]:.1f} min')
+        return record
+
+    @staticmethod
+    def spec_of(model) -> dict:
+        backbone = model.backbone
+        if hasattr(backbone, 'spec'):
+            return dict(type=type(backbone).__name__,
+                        rows=backbone.spec.rows())
+        widths = [getattr(backbone, name)[0].planes
+                  for name in backbone.res_layers]
+        return dict(type=type(backbone).__name__, widths=widths)
+
+    def run_config(self, key: str, kind: str, seed: int,
+                   structure: Optional[list], lambda_l1: Optional[float],
+                   selection: bool) -> Config:
+        """The config of one run: the model config of its kind with the
+        protocol's seed, schedule, data and, where they apply, structure and
+        penalty."""
+        p = self.protocol
+        cfg = Config.fromfile(
+            osp.join(self.repo, p.models[MODEL_OF_KIND[kind]]))
+        cfg.work_dir = osp.join(self.work_dir, *key.split('/'))
+        cfg.randomness = dict(seed=seed, deterministic=False)
+        cfg.resume = True  # from the run's own last epoch, if it has one
+        if p.epochs is not None:
+            cfg.train_cfg.max_epochs = p.epochs
+            cfg.param_scheduler.T_max = p.epochs
+            cfg.param_scheduler.end = p.epochs
+        cfg.default_hooks.checkpoint = dict(
+            type='CheckpointHook', interval=1, max_keep_ckpts=1)
+        # The test split once, at the end (runner.test), no validation.
+        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+        cfg.train_cfg.pop('val_interval', None)
+        if p.data_root is not None:
+            root = osp.join(self.repo, p.data_root)
+            cfg.train_dataloader.dataset.data_root = root
+            cfg.test_dataloader.dataset.data_root = root
+        self.subset_data(cfg, selection)
+        if structure is not None:
+            cfg.model.backbone.structure = structure
+            cfg.custom_hooks = []
+        if kind.startswith('seed'):
+            hooks = [
+                h for h in cfg.get('custom_hooks', [])
+                if h['type'] != 'GammaSparsityHook'
+            ]
+            if lambda_l1:
+                hooks.insert(
+                    0,
+                    dict(
+                        type='GammaSparsityHook',
+                        lambda_l1=lambda_l1,
+                        weighting=p.sparsity.weighting))
+            if selection:
+                hooks = [
+                    h for h in hooks if h['type'] != 'NeuronAllocationHook'
+                ]
+            cfg.custom_hooks = hooks
+        return cfg
+
+    def subset_data(self, cfg: Config, selection: bool) -> None:
+        """Class-balanced subsets of the protocol (and of a selection run's
+        training and held-out images)."""
+        from ..datasets.fashion_mnist import balanced_indices
+        p = self.protocol
+        train = cfg.train_dataloader.dataset
+        if p.train_per_class is not None:
+            labels = self.train_labels(cfg)
+            per_class = p.train_per_class
+            if selection:
+                per_class -= p.sparsity.holdout_per_class
+                cfg.test_dataloader = ConfigDict(cfg.test_dataloader)
+                cfg.test_dataloader.dataset = dict(
+                    cfg.test_dataloader.dataset,
+                    split=train.get('split', 'train'),
+                    test_mode=False,  # mmpretrain's MNIST reads by this
+                    indices=balanced_indices(
+                        labels,
+                        p.sparsity.holdout_per_class,
+                        skip_per_class=per_class))
+            train.indices = balanced_indices(labels, per_class)
+        if p.test_per_class is not None and not selection:
+            test_labels = self.dataset_labels(cfg.test_dataloader.dataset)
+            cfg.test_dataloader.dataset.indices = balanced_indices(
+                test_labels, p.test_per_class)
+
+    def train_labels(self, cfg: Config) -> List[int]:
+        if self._labels is None:
+            self._labels = self.dataset_labels(cfg.train_dataloader.dataset)
+        return self._labels
+
+    @staticmethod
+    def dataset_labels(dataset_cfg) -> List[int]:
+        """Labels of the whole split a dataset config names."""
+        from mmpretrain.registry import DATASETS
+        cfg = dict(dataset_cfg, pipeline=[])
+        cfg.pop('indices', None)
+        return [int(x) for x in DATASETS.build(cfg).get_gt_labels()]
+
+
+def train_in_process(protocol: dict, repo: str, work_dir: str, key: str,
+                     needed: Dict[str, dict],
+                     selection: Optional[dict]) -> dict:
+    """Train run ``key`` in a worker process and return its record (for
+    :meth:`AllocationStudy.run_parallel`)."""
+    import mmscalenet  # noqa: F401  (registers the models and hooks)
+    from .protocol import SparsitySelection
+    sparsity = protocol.pop('sparsity')
+    kinds = protocol.pop('kinds')
+    study_protocol = StudyProtocol(
+        **protocol,
+        sparsity=SparsitySelection(**sparsity) if sparsity else None)
+    study_protocol.kinds = kinds
+    study = AllocationStudy(study_protocol, repo, work_dir, None)
+    study.results['runs'].update(needed)
+    if selection is not None:
+        study.results['selection'] = selection
+    return study.record_of(key)

@@ -1,0 +1,103 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Figures of an allocation study, drawn from its results file alone."""
+import os.path as osp
+import statistics
+from typing import Dict, List
+
+from ..allocation.plot import save_figure
+from .protocol import RUN_KINDS
+from .report import proportions, runs_by_kind, stage_of_blocks
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_top1_vs_macs(results: dict, path: str) -> None:
+    """Top-1 against MACs, each seed a point, each model a colour (the
+    paper's Figure 2 style)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for kind, runs in runs_by_kind(results).items():
+        macs = [r['macs'] / 1e6 for r in runs.values()]
+        top1 = [r['top1'] for r in runs.values()]
+        ax.scatter(macs, top1, label=RUN_KINDS[kind], s=22, alpha=0.8)
+    ax.set_xlabel('MACs (M) at 32x32')
+    ax.set_ylabel('top-1 on the test set (%)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='best')
+    save_figure(fig, path)
+
+
+def _seed_net_panels(results: dict):
+    """A figure with one panel per seed-net kind that has runs."""
+    table = runs_by_kind(results)
+    kinds = [k for k in ('seed', 'seed-l1') if table.get(k)]
+    fig, axes = _pyplot().subplots(
+        1, len(kinds), figsize=(5.5 * len(kinds), 3.6), squeeze=False)
+    return fig, table, zip(axes[0], kinds)
+
+
+def plot_mean_proportions(results: dict, path: str) -> None:
+    """Per block, each scale's share of the kept neurons, averaged over
+    seeds, for the plain and the penalised seed nets (Figure 5 style)."""
+    fig, table, panels = _seed_net_panels(results)
+    for ax, kind in panels:
+        per_seed = [proportions(r['allocation'])
+                    for r in table[kind].values()]
+        mean = [[statistics.fmean(v) * 100 for v in zip(*blocks)]
+                for blocks in zip(*per_seed)]
+        blocks = list(range(1, len(mean) + 1))
+        bottom = [0.0] * len(mean)
+        for scale in range(len(mean[0])):
+            share = [m[scale] for m in mean]
+            ax.bar(blocks, share, bottom=bottom, label=f'scale {scale + 1}')
+            bottom = [b + s for b, s in zip(bottom, share)]
+        ax.set_title(f'{RUN_KINDS[kind]} (n={len(per_seed)})', fontsize=9)
+        ax.set_xlabel('SA block')
+        ax.set_ylabel('neuron proportion (%)')
+        ax.set_ylim(0, 100)
+        ax.set_xticks(blocks)
+        ax.legend(fontsize=7, loc='lower left')
+    save_figure(fig, path)
+
+
+def plot_gamma_distributions(results: dict, path: str) -> None:
+    """Box plots of the seed nets' |gamma| per stage and scale (pooled over
+    seeds): do they carry information, or stay near their initial 1?"""
+    fig, table, panels = _seed_net_panels(results)
+    for ax, kind in panels:
+        pooled: Dict[tuple, List[float]] = {}
+        for record in table[kind].values():
+            stages = stage_of_blocks(record['allocation'])
+            for stage, block in zip(stages, record['gammas']):
+                for scale, values in enumerate(block):
+                    pooled.setdefault((stage, scale), []).extend(values)
+        keys = sorted(pooled)
+        ax.boxplot([pooled[k] for k in keys], showfliers=True,
+                   flierprops=dict(markersize=2))
+        ax.set_xticks(
+            range(1, len(keys) + 1),
+            [f'st{s + 1}\nsc{c + 1}' for s, c in keys],
+            fontsize=7)
+        ax.set_ylabel('|gamma|')
+        ax.set_title(RUN_KINDS[kind], fontsize=9)
+        ax.grid(alpha=0.3, axis='y')
+    save_figure(fig, path)
+
+
+def plot_study(results: dict, out_dir: str, name: str) -> Dict[str, str]:
+    """Every figure the results allow, as ``out_dir/<name>_<figure>.png``."""
+    table = runs_by_kind(results)
+    figures = {'top1-vs-macs': plot_top1_vs_macs}
+    if table.get('seed') or table.get('seed-l1'):
+        figures['proportions'] = plot_mean_proportions
+        figures['gammas'] = plot_gamma_distributions
+    paths = {}
+    for figure, draw in figures.items():
+        paths[figure] = osp.join(out_dir, f'{name}_{figure}.png')
+        draw(results, paths[figure])
+    return paths

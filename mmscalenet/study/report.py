@@ -1,0 +1,241 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Tables of an allocation study, computed from its results file alone.
+
+Every number the README gives about a study comes out of :func:`report`
+(``tools/allocation_study.py CONFIG --report``): per-model top-1 over seeds,
+how far each data-driven allocation moved from the even one, how many kept
+neurons had a |gamma| at or near zero, the seed nets' gamma statistics, and
+the paired per-seed differences the study is about.
+"""
+import statistics
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .protocol import RUN_KINDS
+
+#: A kept neuron whose |gamma| is below this fraction of the largest |gamma|
+#: of its seed net counts as "at or near zero" (kept only to fill the budget).
+NEAR_ZERO = 0.01
+#: The paired comparisons: (name, kind a, kind b); each is a - b per seed.
+PAIRS = (
+    ('data-driven - even (plain seed)', 'allocated', 'even'),
+    ('data-driven - even (L1 seed)', 'allocated-l1', 'even'),
+    ('L1 seed - plain seed (data-driven nets)', 'allocated-l1', 'allocated'),
+    ('L1 seed - plain seed (seed nets)', 'seed-l1', 'seed'),
+    ('ScaleNet data-driven - ResNet', 'allocated', 'resnet'),
+    ('ScaleNet even - ResNet', 'even', 'resnet'),
+    ('ScaleNet data-driven - widened ResNet', 'allocated', 'resnet-wide'),
+    ('ScaleNet even - widened ResNet', 'even', 'resnet-wide'),
+)
+
+
+def runs_by_kind(results: dict) -> Dict[str, Dict[int, dict]]:
+    """``{kind: {seed: record}}`` of the study's (non-selection) runs."""
+    table: Dict[str, Dict[int, dict]] = {}
+    for record in results['runs'].values():
+        if record.get('evaluated_on'):
+            continue
+        table.setdefault(record['kind'], {})[record['seed']] = record
+    return table
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    """Mean and sample standard deviation (None for one value)."""
+    values = list(values)
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return statistics.fmean(values), std
+
+
+def _pm(values: Sequence[float], digits: int = 2) -> str:
+    mean, std = mean_std(values)
+    return f'{mean:.{digits}f}' + ('' if std is None else
+                                   f' +- {std:.{digits}f}')
+
+
+def model_table(results: dict) -> List[str]:
+    """Per model: top-1 mean +- std over seeds, each seed, MACs, params."""
+    table = runs_by_kind(results)
+    seeds = sorted({s for runs in table.values() for s in runs})
+    lines = [
+        '| model | top-1 (%) mean +- std | ' +
+        ' | '.join(f'seed {s}' for s in seeds) +
+        ' | MACs (M) | params (M) | minutes / run |',
+        '|---|---|' + '---|' * len(seeds) + '---|---|---|'
+    ]
+    for kind, name in RUN_KINDS.items():
+        runs = table.get(kind)
+        if not runs:
+            continue
+        top1 = [r['top1'] for r in runs.values()]
+        per_seed = ' | '.join(
+            f'{runs[s]["top1"]:.2f}' if s in runs else '-' for s in seeds)
+        macs = _pm([r['macs'] / 1e6 for r in runs.values()])
+        params = _pm([r['params'] / 1e6 for r in runs.values()], 3)
+        minutes = statistics.fmean(r['minutes'] for r in runs.values())
+        lines.append(f'| {name} | {_pm(top1)} (n={len(top1)}) | {per_seed}'
+                     f' | {macs} | {params} | {minutes:.1f} |')
+    return lines
+
+
+def paired_table(results: dict) -> List[str]:
+    """Per comparison: the top-1 difference of each seed and the mean."""
+    table = runs_by_kind(results)
+    seeds = sorted({s for runs in table.values() for s in runs})
+    lines = [
+        '| difference (top-1 points) | ' +
+        ' | '.join(f'seed {s}' for s in seeds) + ' | mean +- std | MACs a / b |',
+        '|---|' + '---|' * len(seeds) + '---|---|'
+    ]
+    for name, a, b in PAIRS:
+        if a not in table or b not in table:
+            continue
+        both = [s for s in seeds if s in table[a] and s in table[b]]
+        if not both:
+            continue
+        diffs = {s: table[a][s]['top1'] - table[b][s]['top1'] for s in both}
+        cells = ' | '.join(f'{diffs[s]:+.2f}' if s in diffs else '-'
+                           for s in seeds)
+        ratio = statistics.fmean(table[a][s]['macs'] / table[b][s]['macs']
+                                 for s in both)
+        lines.append(f'| {name} | {cells} | '
+                     f'{_pm(list(diffs.values()))} (n={len(both)}) | '
+                     f'{ratio:.3f} |')
+    return lines
+
+
+def proportions(rows: Sequence[Sequence[int]]) -> List[List[float]]:
+    """Per block, each scale's share of the block's channels."""
+    return [[c / sum(row[:-1]) for c in row[:-1]] for row in rows]
+
+
+def moved_share(rows: Sequence[Sequence[int]],
+                even_rows: Sequence[Sequence[int]]) -> float:
+    """Mean over blocks of the share of channels that would have to move
+    between scales to turn the even proportions into these (total
+    variation distance: 0 = even, 1 = every channel on another scale)."""
+    moved = [
+        0.5 * sum(abs(p - q) for p, q in zip(ps, qs))
+        for ps, qs in zip(proportions(rows), proportions(even_rows))
+    ]
+    return statistics.fmean(moved)
+
+
+def near_zero_kept(record: dict) -> Tuple[int, int]:
+    """(kept neurons with |gamma| < NEAR_ZERO x the net's largest, kept)."""
+    gammas = record['gammas']
+    largest = max(v for block in gammas for scale in block for v in scale)
+    near = kept = 0
+    for block_gammas, block_kept in zip(gammas, record['kept']):
+        for scale_gammas, indices in zip(block_gammas, block_kept):
+            kept += len(indices)
+            near += sum(scale_gammas[i] < NEAR_ZERO * largest
+                        for i in indices)
+    return near, kept
+
+
+def stage_of_blocks(rows: Sequence[Sequence[int]]) -> List[int]:
+    """Stage index of every block (a stage = a run of equal sides)."""
+    stages, stage = [], 0
+    for k, row in enumerate(rows):
+        if k and row[-1] != rows[k - 1][-1]:
+            stage += 1
+        stages.append(stage)
+    return stages
+
+
+def allocation_table(results: dict) -> List[str]:
+    """Per seed net: distance from even, near-zero kept neurons and the mean
+    proportion of each scale per stage."""
+    table = runs_by_kind(results)
+    even = next(iter(table.get('even', {}).values()), None)
+    lines = [
+        '| seed net | seed | channels moved vs even | kept with '
+        '|gamma| ~ 0 | scale shares per stage (finest..coarsest) |',
+        '|---|---|---|---|---|'
+    ]
+    for kind in ('seed', 'seed-l1'):
+        for seed, record in sorted(table.get(kind, {}).items()):
+            rows = record['allocation']
+            moved = (f'{moved_share(rows, even["spec"]["rows"]):.1%}'
+                     if even else '-')
+            near, kept = near_zero_kept(record)
+            stages = stage_of_blocks(rows)
+            shares = []
+            for stage in sorted(set(stages)):
+                blocks = [p for p, s in zip(proportions(rows), stages)
+                          if s == stage]
+                mean = [statistics.fmean(col) for col in zip(*blocks)]
+                shares.append('/'.join(f'{m:.2f}' for m in mean))
+            lines.append(f'| {RUN_KINDS[kind]} | {seed} | {moved} | '
+                         f'{near} of {kept} | {"; ".join(shares)} |')
+    return lines
+
+
+def gamma_table(results: dict) -> List[str]:
+    """|gamma| per stage and scale of the seed nets, over seeds: mean, std
+    and the share below NEAR_ZERO x the net's largest."""
+    table = runs_by_kind(results)
+    lines = [
+        '| seed net | stage | scale | mean |gamma| | std | share ~ 0 |',
+        '|---|---|---|---|---|---|'
+    ]
+    for kind in ('seed', 'seed-l1'):
+        records = list(table.get(kind, {}).values())
+        if not records:
+            continue
+        pooled: Dict[Tuple[int, int], List[float]] = {}
+        near: Dict[Tuple[int, int], List[bool]] = {}
+        for record in records:
+            largest = max(v for b in record['gammas'] for s in b for v in s)
+            stages = stage_of_blocks(record['allocation'])
+            for stage, block in zip(stages, record['gammas']):
+                for scale, values in enumerate(block):
+                    pooled.setdefault((stage, scale), []).extend(values)
+                    near.setdefault((stage, scale), []).extend(
+                        v < NEAR_ZERO * largest for v in values)
+        for (stage, scale), values in sorted(pooled.items()):
+            flags = near[(stage, scale)]
+            lines.append(
+                f'| {RUN_KINDS[kind]} | {stage + 1} | {scale + 1} | '
+                f'{statistics.fmean(values):.4f} | '
+                f'{statistics.pstdev(values):.4f} | '
+                f'{sum(flags) / len(flags):.1%} |')
+    return lines
+
+
+def selection_lines(results: dict) -> List[str]:
+    selection = results.get('selection')
+    if not selection:
+        return []
+    cells = ', '.join(f'lambda_l1 {lam}: {top1:.2f}%'
+                      for lam, top1 in selection['holdout_top1'].items())
+    return [
+        f'Held-out top-1 of the seed net by L1 strength: {cells}.',
+        f'Chosen: lambda_l1 = {selection["chosen"]:g} '
+        f'(rule: {selection["rule"]}).'
+    ]
+
+
+def report(results: dict) -> str:
+    """All the study's tables, as markdown."""
+    planned = None
+    protocol = results.get('protocol') or {}
+    if protocol:
+        planned = len(protocol['seeds']) * len(protocol.get('kinds') or [])
+    done = len(runs_by_kind(results) and [
+        r for r in results['runs'].values() if not r.get('evaluated_on')
+    ])
+    parts = [
+        f'Study {protocol.get("name", "?")}: {done} of '
+        f'{planned if planned is not None else "?"} runs finished.', '',
+        '### Top-1 on the test set, per model', *model_table(results), '',
+        '### Paired differences (same seed: same initialisation seed and '
+        'data order)', *paired_table(results), ''
+    ]
+    if any(r.get('allocation') for r in results['runs'].values()):
+        parts += [
+            '### The data-driven allocations', *allocation_table(results),
+            '', '### Seed nets: |gamma| per stage and scale',
+            *gamma_table(results), ''
+        ]
+    parts += selection_lines(results)
+    return '\n'.join(parts).rstrip() + '\n'

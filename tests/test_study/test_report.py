@@ -1,0 +1,164 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""The study's tables on a hand-made results file with known means and
+differences, the lambda selection rule, and the tool's --report."""
+import json
+
+import pytest
+from helpers import run_python
+
+from mmscalenet.study import report, select_lambda
+from mmscalenet.study.report import (moved_share, near_zero_kept,
+                                     stage_of_blocks)
+
+EVEN_ROWS = [[2, 2, 2, 8], [2, 2, 2, 8], [4, 4, 4, 4]]
+TOP1 = {  # kind: top-1 of seeds 0, 1, 2
+    'seed': [91.0, 92.0, 93.0],
+    'allocated': [90.0, 91.0, 92.0],
+    'even': [89.0, 91.0, 90.0],
+    'resnet': [88.0, 88.5, 89.0],
+    'resnet-wide': [90.5, 90.0, 91.5],
+    'seed-l1': [90.0, 91.0, 92.5],
+    'allocated-l1': [91.0, 90.0, 93.0],
+}
+MACS = {'seed': 30e6, 'resnet': 15e6, 'resnet-wide': 18e6}
+
+
+def seed_extras(seed):
+    # Block 0 keeps 3/1/2 of 4 channels per scale, block 1 2/2/2, block 2
+    # 6/4/2. Gammas: the net's largest is 2.0; 0.01 is below 1% of it.
+    gammas = [[[2.0, 1.0, 0.5, 0.01], [1.0, 0.0, 0.3, 0.2],
+               [0.5, 0.5, 0.005, 0.4]],
+              [[1.0] * 4, [1.0] * 4, [1.0] * 4],
+              [[1.0] * 8, [0.5] * 8, [0.001] * 8]]
+    kept = [[[0, 1, 3], [1], [0, 2]],
+            [[0, 1], [0, 1], [0, 1]],
+            [list(range(6)), list(range(4)), [0, 1]]]
+    allocation = [[3, 1, 2, 8], [2, 2, 2, 8], [6, 4, 2, 4]]
+    return dict(gammas=gammas, kept=kept, allocation=allocation)
+
+
+def hand_made_results():
+    runs = {}
+    for kind, values in TOP1.items():
+        for seed, top1 in enumerate(values):
+            record = dict(
+                key=f'seed{seed}/{kind}', kind=kind, seed=seed, top1=top1,
+                macs=MACS.get(kind, 20e6), params=1e6, minutes=2.0,
+                spec=dict(type='CifarScaleNet', rows=EVEN_ROWS))
+            if kind.startswith('seed'):
+                record.update(seed_extras(seed))
+            runs[record['key']] = record
+    runs['select/lambda=0'] = dict(
+        key='select/lambda=0', kind='seed-l1', seed=0, top1=80.0, macs=1,
+        params=1, minutes=1, evaluated_on='held-out training images')
+    return dict(
+        protocol=dict(name='hand-made', seeds=[0, 1, 2],
+                      kinds=list(TOP1)),
+        runs=runs,
+        selection=dict(holdout_top1={'0': 80.0, '0.001': 79.5},
+                       chosen=0.001, rule='the rule'))
+
+
+def row_of(text, start):
+    rows = [line for line in text.splitlines() if line.startswith(start)]
+    assert len(rows) == 1, (start, text)
+    return rows[0]
+
+
+def test_model_table_means_std_and_each_seed():
+    text = report(hand_made_results())
+    assert text.startswith('Study hand-made: 21 of 21 runs finished.')
+    assert row_of(text, '| ScaleNet data-driven (plain seed) |') == (
+        '| ScaleNet data-driven (plain seed) | 91.00 +- 1.00 (n=3) | 90.00 '
+        '| 91.00 | 92.00 | 20.00 +- 0.00 | 1.000 +- 0.000 | 2.0 |')
+    assert row_of(text, '| ResNet (bottleneck) |').startswith(
+        '| ResNet (bottleneck) | 88.50 +- 0.50 (n=3) | 88.00 | 88.50 | '
+        '89.00 | 15.00 +- 0.00 |')
+
+
+def test_paired_differences():
+    text = report(hand_made_results())
+    # allocated - even: +1, 0, +2 -> mean 1, sample std 1.
+    assert row_of(text, '| data-driven - even (plain seed) |') == (
+        '| data-driven - even (plain seed) | +1.00 | +0.00 | +2.00 | '
+        '1.00 +- 1.00 (n=3) | 1.000 |')
+    # allocated-l1 - allocated: +1, -1, +1 -> mean 1/3.
+    assert row_of(text, '| L1 seed - plain seed (data-driven nets) |') == (
+        '| L1 seed - plain seed (data-driven nets) | +1.00 | -1.00 | +1.00 '
+        '| 0.33 +- 1.15 (n=3) | 1.000 |')
+    # allocated - widened resnet: -0.5, +1, +0.5; MACs 20 / 18.
+    assert row_of(text, '| ScaleNet data-driven - widened ResNet |') == (
+        '| ScaleNet data-driven - widened ResNet | -0.50 | +1.00 | +0.50 | '
+        '0.33 +- 0.76 (n=3) | 1.111 |')
+
+
+def test_a_missing_seed_is_left_out_of_its_pairs():
+    results = hand_made_results()
+    del results['runs']['seed2/even']
+    text = report(results)
+    assert text.startswith('Study hand-made: 20 of 21 runs finished.')
+    assert row_of(text, '| data-driven - even (plain seed) |') == (
+        '| data-driven - even (plain seed) | +1.00 | +0.00 | - | '
+        '0.50 +- 0.71 (n=2) | 1.000 |')
+
+
+def test_allocation_measures():
+    extras = seed_extras(0)
+    # Block 0: (1/2, 1/6, 1/3) vs thirds: moved 1/6; block 1: 0; block 2:
+    # (1/2, 1/3, 1/6) vs thirds: 1/6. Mean 1/9.
+    assert moved_share(extras['allocation'], EVEN_ROWS) == pytest.approx(
+        1 / 9)
+    # Kept near zero (< 0.02): block 0: index 3 of scale 0 (0.01), index 1
+    # of scale 1 (0.0), index 2 of scale 2 (0.005); block 2: both kept of
+    # scale 2 (0.001). 5 of 24 kept.
+    assert near_zero_kept(dict(extras)) == (5, 24)
+    assert stage_of_blocks(extras['allocation']) == [0, 0, 1]
+    text = report(hand_made_results())
+    assert row_of(text, '| ScaleNet seed (C at every scale) | 0 |') == (
+        '| ScaleNet seed (C at every scale) | 0 | 11.1% | 5 of 24 | '
+        '0.42/0.25/0.33; 0.50/0.33/0.17 |')
+
+
+def test_gamma_table():
+    text = report(hand_made_results())
+    # Stage 2 (block 2), scale 3: eight 0.001 per seed: all near zero.
+    assert row_of(text, '| ScaleNet seed (C at every scale) | 2 | 3 |') == (
+        '| ScaleNet seed (C at every scale) | 2 | 3 | 0.0010 | 0.0000 | '
+        '100.0% |')
+
+
+def test_select_lambda():
+    assert select_lambda({0.0: 90.0, 1e-4: 90.2, 1e-3: 89.5, 1e-2: 85.0},
+                         tolerance=1.0) == 1e-3
+    assert select_lambda({0.0: 90.0, 1e-4: 88.0, 1e-3: 80.0},
+                         tolerance=1.0) == 1e-4
+    text = report(hand_made_results())
+    assert 'Chosen: lambda_l1 = 0.001 (rule: the rule).' in text
+
+
+def test_tool_reports_and_draws_without_training(tmp_path):
+    path = tmp_path / 'results.json'
+    path.write_text(json.dumps(hand_made_results()))
+    out = run_python('tools/allocation_study.py',
+                     'configs/studies/digits.py', '--results', str(path),
+                     '--report')
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert '| data-driven - even (plain seed) | +1.00 |' in out.stdout
+    for figure in ('top1-vs-macs', 'proportions', 'gammas'):
+        png = tmp_path / f'digits_{figure}.png'
+        assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', figure
+
+
+def test_tool_errors_are_one_line(tmp_path):
+    out = run_python('tools/allocation_study.py', 'configs/studies/nope.py')
+    assert out.returncode != 0
+    assert out.stderr.strip() == (
+        'error: study protocol not found: configs/studies/nope.py')
+    bad = tmp_path / 'bad.py'
+    bad.write_text("name = 'x'\ndataset = 'mnist'\nresults = 'r.json'\n"
+                   "seeds = [0]\nmodels = dict(seed='a', even='b', "
+                   "resnet='c')\n")
+    out = run_python('tools/allocation_study.py', str(bad))
+    assert out.returncode != 0 and 'Traceback' not in out.stderr
+    assert "dataset must be one of ('digits', 'fashion-mnist'), got " \
+        "'mnist'" in out.stderr

@@ -1,0 +1,139 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""The paper's pipeline on real data: seed, allocate, retrain, compare.
+
+A study protocol (``configs/studies/*.py``) names the data, the schedule,
+the seeds and the models. For every seed this trains the seed ScaleNet (its
+``NeuronAllocationHook`` ranks the SA neurons by BN |gamma| and allocates
+them within the FLOPs of the ResNet 3x3 convs), retrains the data-driven
+allocation from scratch, and trains, with the same schedule and data order,
+the even allocation at the same budget, the bottleneck ResNet and, where the
+protocol has one, a ResNet widened to the ScaleNets' MACs and a seed trained
+with an L1 penalty on its gammas (strength chosen on held-out training
+images). Every finished run goes into the results file at once; a second
+call skips what is there, so a study can span sessions. Then it prints the
+tables (markdown) and draws the figures.
+
+Protocols:
+    configs/studies/digits.py             ``make demo``: scikit-learn's digits,
+                                          one seed, about 3 minutes
+    configs/studies/fashion-mnist-cpu.py  ``make study``: Fashion-MNIST, 3
+                                          seeds, about 4 hours on 2 cores
+    configs/studies/fashion-mnist-gpu.py  the full training set, 5 seeds
+
+Example:
+    python tools/allocation_study.py configs/studies/digits.py \
+        --work-dir work_dirs/demo
+    python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py
+    python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py \
+        --report
+"""
+import argparse
+import os.path as osp
+import sys
+
+import mmscalenet  # noqa: F401
+from mmscalenet.datasets.fashion_mnist import (HOW_TO_GET,
+                                               FashionMNISTError, is_prepared)
+from mmscalenet.study import (AllocationStudy, ProtocolError, StudyProtocol,
+                              plot_study, read_results, report)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('protocol', help='study protocol config')
+    parser.add_argument(
+        '--work-dir',
+        help='where the runs train (default: work_dirs/<protocol name>)')
+    parser.add_argument(
+        '--results',
+        help='results file (default: the protocol\'s; with any of the '
+        'overrides below, <work-dir>/results.json)')
+    parser.add_argument(
+        '--plots-dir',
+        help='where the figures go (default: beside the results file)')
+    parser.add_argument(
+        '--workers',
+        type=int,
+        default=1,
+        help='runs trained at once, each in its own process, as soon as '
+        'the runs they need are done (the GPU protocol uses 8)')
+    parser.add_argument(
+        '--report',
+        action='store_true',
+        help='print the tables and draw the figures of the results file '
+        'without training')
+    overrides = parser.add_argument_group(
+        'overrides (smoke runs; they make a protocol of their own)')
+    overrides.add_argument('--seeds', type=int, nargs='+')
+    overrides.add_argument('--epochs', type=int)
+    overrides.add_argument('--train-per-class', type=int)
+    overrides.add_argument('--test-per-class', type=int)
+    overrides.add_argument('--lambdas', type=float, nargs='+')
+    overrides.add_argument('--holdout-per-class', type=int)
+    return parser.parse_args()
+
+
+def load_protocol(args) -> tuple:
+    protocol = StudyProtocol.fromfile(args.protocol)
+    changed = False
+    for name in ('seeds', 'epochs', 'train_per_class', 'test_per_class'):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(protocol, name, value)
+            changed = True
+    for name in ('lambdas', 'holdout_per_class'):
+        value = getattr(args, name)
+        if value is not None and protocol.sparsity is not None:
+            setattr(protocol.sparsity, name, value)
+            changed = True
+    if changed:
+        protocol.name += '-custom'
+    protocol.validate(args.protocol)
+    return protocol, changed
+
+
+def main():
+    args = parse_args()
+    protocol, changed = load_protocol(args)
+    work_dir = args.work_dir or osp.join('work_dirs', protocol.name)
+    if args.results:
+        results_path = args.results
+    elif changed:
+        results_path = osp.join(work_dir, 'results.json')
+    else:
+        results_path = osp.join(REPO, protocol.results)
+    if args.report:
+        if not osp.isfile(results_path):
+            raise FileNotFoundError(f'no results file {results_path}: run '
+                                    f'the study first')
+        results = read_results(results_path)
+    else:
+        if protocol.dataset == 'fashion-mnist':
+            root = osp.join(REPO, protocol.data_root)
+            if not is_prepared(root):
+                raise FashionMNISTError(
+                    f'Fashion-MNIST is not prepared in {root}: run `python '
+                    f'tools/prepare_fashion_mnist.py` (Debian package) or '
+                    + HOW_TO_GET)
+        study = AllocationStudy(protocol, REPO, work_dir, results_path)
+        if args.workers < 1:
+            raise ValueError(f'--workers must be at least 1, got '
+                             f'{args.workers}')
+        results = study.run(args.workers)
+        print(f'\nSeed nets\' work dirs (allocated spec, retrain config, '
+              f'allocation plot): {study.work_dir}/seed*/seed*')
+    print(f'\nResults: {results_path}\n')
+    print(report(results))
+    plots = plot_study(results, args.plots_dir or osp.dirname(
+        osp.abspath(results_path)), protocol.name)
+    print('Figures: ' + ', '.join(plots.values()))
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (ProtocolError, FashionMNISTError, FileNotFoundError,
+            ValueError) as e:
+        sys.exit(f'error: {e}')
