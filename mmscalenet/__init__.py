@@ -3,8 +3,10 @@
 
 Importing the package (``custom_imports = dict(imports=['mmscalenet'])``)
 registers the backbones, the SA block and the hooks with mmengine's root
-registries, so mmdet and mmpretrain configs can name them, and lets
-mmengine's ``--resume`` load its own checkpoints under torch >= 2.6.
+registries, so mmdet and mmpretrain configs can name them, registers the
+ImageNet ScaleNets with mmpretrain's model index (where mmpretrain is
+installed), and lets mmengine's ``--resume`` load its own checkpoints under
+torch >= 2.6.
 """
 from .checkpoint_compat import allow_mmengine_checkpoints
 from .version import __version__
@@ -12,8 +14,11 @@ from .version import __version__
 allow_mmengine_checkpoints()
 
 from . import engine, models  # noqa: E402,F401  (registers them)
+from .model_index import register_model_index  # noqa: E402
 from .models import (ChannelSpec, CifarResNet, CifarScaleNet,  # noqa: E402
                      SABlock, ScaleNet)
+
+register_model_index()
 
 __all__ = [
     '__version__', 'ChannelSpec', 'SABlock', 'ScaleNet', 'CifarScaleNet',

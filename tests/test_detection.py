@@ -213,7 +213,13 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
              timeout=900)
     trained = run_tool('tools/test.py', str(config),
                        str(work / 'epoch_12.pth'),
-                       '--work-dir', str(tmp_path / 'test'))
+                       '--work-dir', str(tmp_path / 'test'),
+                       '--show-dir', 'vis')
+    # --show-dir: mmdet's visualization hook drew every val image.
+    drawn = list((tmp_path / 'test').glob('*/vis/*.jpg')) + list(
+        (tmp_path / 'test').glob('*/vis/*.png'))
+    val_images = list((toy_coco / 'val2017').iterdir())
+    assert len(drawn) == len(val_images) > 0
     # mmdet's own test script on the same checkpoint gives the same numbers.
     import mmdet
     mmdet_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
@@ -232,6 +238,14 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     untrained = run_tool('tools/test.py', str(config), str(untrained_ckpt),
                          '--work-dir', str(tmp_path / 'test0'))
     ap, ap0 = bbox_map(trained), bbox_map(untrained)
+    # The README's detection snippet on one of the images.
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(model=str(config),
+                               weights=str(work / 'epoch_12.pth'),
+                               device='cpu')
+    result = inferencer(str(val_images[0]), no_save_pred=True)
+    scores = result['predictions'][0]['scores']
+    assert len(scores) > 0 and max(scores) > 0.3
     print(f'toy COCO bbox mAP: trained {ap}, untrained {ap0}')  # pytest -s
     assert 'coco/bbox_mAP_50' in trained and 'coco/bbox_mAP_l' in trained
     assert ap > 0.1 and ap > ap0 + 0.1, (ap, ap0)

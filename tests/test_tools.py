@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import run_tool
+from helpers import run_python, run_tool
 from mmengine.config import Config
 
 from mmscalenet.apis import prepare_test_cfg, prepare_train_cfg
@@ -55,7 +55,9 @@ val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
-    logger=dict(type='LoggerHook', interval=1))
+    logger=dict(type='LoggerHook', interval=1),
+    visualization=dict(type='VisualizationHook', enable=False))
+visualizer = dict(type='UniversalVisualizer')
 """
 
 
@@ -87,9 +89,15 @@ def test_train_resume_and_test_an_mmpretrain_config(tmp_path):
     assert (work / 'iter_4.pth').is_file()
     out = tmp_path / 'preds.pkl'
     text = run_tool('tools/test.py', str(config), str(work / 'iter_4.pth'),
-                    '--work-dir', str(work), '--out', str(out))
+                    '--work-dir', str(work), '--out', str(out),
+                    '--show-dir', str(tmp_path / 'vis'))
     assert re.search(r'accuracy/top1: \d+\.\d+', text)
     assert out.is_file()
+    # --show-dir: mmpretrain's visualization hook drew the images; it names
+    # each after its file (classK/i.png -> i.png_<step>.png), so the 12
+    # images of 3 classes give the 4 names 0..3.
+    drawn = sorted(p.name for p in (tmp_path / 'vis').glob('*.png'))
+    assert drawn == [f'{i}.png_0.png' for i in range(4)]
 
 
 def test_train_flags_follow_mm_conventions():
@@ -125,6 +133,43 @@ def test_test_flags_pick_the_library_dump(tmp_path, scope, dump):
     assert [e['type'] for e in cfg.test_evaluator] == ['Accuracy', dump]
     with pytest.raises(ValueError, match='r.json'):
         prepare_test_cfg(cfg, str(ckpt), out='r.json')
+
+
+def test_show_dir_turns_on_each_librarys_visualization(tmp_path):
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    det = Config(dict(default_scope='mmdet', default_hooks=dict(
+        visualization=dict(type='DetVisualizationHook', draw=False))))
+    prepare_test_cfg(det, str(ckpt), show_dir='vis')
+    assert det.default_hooks.visualization == dict(
+        type='DetVisualizationHook', draw=True, test_out_dir='vis')
+    cls = Config(dict(default_scope='mmpretrain', default_hooks=dict(
+        visualization=dict(type='VisualizationHook', enable=False))))
+    prepare_test_cfg(cls, str(ckpt), show_dir='vis', interval=3)
+    assert cls.default_hooks.visualization == dict(
+        type='VisualizationHook', enable=True, show=False, wait_time=2,
+        out_dir='vis', interval=3)
+    with pytest.raises(ValueError, match='need a VisualizationHook'):
+        prepare_test_cfg(Config(dict(default_scope='mmdet')), str(ckpt),
+                         show=True)
+
+
+def test_tools_refuse_bad_input_in_one_line(tmp_path):
+    config = osp.join('configs', 'demo', 'resnet38_1xb64_digits.py')
+    for args, message in [
+        (('tools/test.py', config, 'missing.pth'),
+         'error: checkpoint not found: missing.pth'),
+        (('tools/test.py', config, __file__, '--out', 'r.json'),
+         "error: --out must be a .pkl or .pickle file, got 'r.json'"),
+        (('tools/train.py', config, '--resume', 'missing.pth'),
+         'error: --resume checkpoint not found: missing.pth'),
+        (('tools/train.py', 'configs/nope.py'),
+         'error: config not found: configs/nope.py'),
+    ]:
+        out = run_python(*args)
+        assert out.returncode != 0
+        assert out.stderr.strip().splitlines()[-1] == message, out.stderr
+        assert 'Traceback' not in out.stderr
 
 
 def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):

@@ -7,6 +7,7 @@ configs (mmpretrain's ``Accuracy``).
 
 Example:
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out r.pkl]
+    python tools/test.py CONFIG CHECKPOINT --show-dir vis  # drawn images
 """
 import argparse
 
@@ -14,6 +15,7 @@ from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets checkpoints load)
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
+                             exit_on_bad_input,
                              finish_distributed, init_cpu_distributed,
                              load_config, prepare_test_cfg)
 
@@ -29,6 +31,20 @@ def parse_args():
         '--out',
         type=str,
         help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved: for detection '
+        'configs under work_dir/timestamp/ (as mmdet\'s tool), for '
+        'classification configs where given (as mmpretrain\'s tool)')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='visualize per interval samples (classification configs)')
     add_cfg_options(parser)
     add_launcher_args(parser)
     return parser.parse_args()
@@ -36,9 +52,17 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                      args.launcher, args.local_rank)
-    prepare_test_cfg(cfg, args.checkpoint, out=args.out)
+    with exit_on_bad_input():
+        cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                          args.launcher, args.local_rank)
+        prepare_test_cfg(
+            cfg,
+            args.checkpoint,
+            out=args.out,
+            show=args.show,
+            show_dir=args.show_dir,
+            wait_time=args.wait_time,
+            interval=args.interval)
     init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.test()

@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets --resume load)
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
+                             exit_on_bad_input,
                              finish_distributed, init_cpu_distributed,
                              load_config, prepare_train_cfg)
 
@@ -51,14 +52,15 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                      args.launcher, args.local_rank)
-    prepare_train_cfg(
-        cfg,
-        amp=args.amp,
-        auto_scale_lr=args.auto_scale_lr,
-        resume=args.resume,
-        no_validate=args.no_validate)
+    with exit_on_bad_input():
+        cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                          args.launcher, args.local_rank)
+        prepare_train_cfg(
+            cfg,
+            amp=args.amp,
+            auto_scale_lr=args.auto_scale_lr,
+            resume=args.resume,
+            no_validate=args.no_validate)
     init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()

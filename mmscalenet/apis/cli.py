@@ -1,8 +1,10 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Command-line pieces shared by the tools, as mmdet/mmpretrain spell them."""
 import argparse
+import contextlib
 import os
 import os.path as osp
+import sys
 from typing import Optional
 
 from mmengine.config import Config, DictAction
@@ -41,6 +43,8 @@ def load_config(path: str,
     (CLI > config > ``./work_dirs/<config stem>``), as the MM tools do."""
     if launcher is not None and 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(local_rank)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config not found: {path}')
     cfg = Config.fromfile(path)
     if launcher is not None:
         cfg.launcher = launcher
@@ -52,3 +56,21 @@ def load_config(path: str,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(path))[0])
     return cfg
+
+
+@contextlib.contextmanager
+def exit_on_bad_input():
+    """End a tool with ``error: <message>`` (exit status 1, one line on
+    stderr) instead of a traceback when what the user gave is wrong: wrap the
+    reading of the arguments and the config in it (a missing file, a bad
+    flag value, a config of an unsupported library), not the training or
+    testing, whose errors keep their traceback.
+
+    Example:
+        >>> with exit_on_bad_input():
+        ...     cfg = load_config(args.config)  # doctest: +SKIP
+    """
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f'error: {e}')

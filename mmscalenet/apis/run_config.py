@@ -86,11 +86,18 @@ def prepare_train_cfg(cfg: Config,
 
 def prepare_test_cfg(cfg: Config,
                      checkpoint: str,
-                     out: Optional[str] = None) -> Config:
+                     out: Optional[str] = None,
+                     show: bool = False,
+                     show_dir: Optional[str] = None,
+                     wait_time: float = 2,
+                     interval: int = 1) -> Config:
     """Apply the test script's flags to ``cfg`` in place and return it.
 
     ``out`` appends the library's dump metric, as mmdet's
     (``DumpDetResults``) and mmpretrain's (``DumpResults``) test scripts do.
+    ``show``/``show_dir`` turn the config's ``VisualizationHook`` on as each
+    library's test script does: predictions drawn on the images, shown in a
+    window and/or saved under ``work_dir/<timestamp>/<show_dir>``.
     """
     scope = cfg.default_scope = config_scope(cfg)
     if not osp.isfile(checkpoint):
@@ -108,6 +115,22 @@ def prepare_test_cfg(cfg: Config,
             cfg.test_evaluator = list(evaluator) + [dump]
         else:
             cfg.test_evaluator = [evaluator, dump]
+    if show or show_dir is not None:
+        hook = cfg.get('default_hooks', {}).get('visualization')
+        if hook is None:
+            raise ValueError(
+                '--show/--show-dir need a VisualizationHook in the config\'s '
+                'default_hooks, e.g. default_hooks = dict(visualization=dict('
+                "type='VisualizationHook'))")
+        if scope == 'mmdet':  # mmdet.engine.hooks.utils.trigger_visualization_hook
+            hook['draw'] = True
+            if show:
+                hook.update(show=True, wait_time=wait_time)
+            if show_dir is not None:
+                hook['test_out_dir'] = show_dir
+        else:  # mmpretrain's tools/test.py
+            hook.update(enable=True, show=show, wait_time=wait_time,
+                        out_dir=show_dir, interval=interval)
     return cfg
 
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """ScaleNet backbones: ResNets whose 3x3 convs are SA blocks."""
+import os.path as osp
 from typing import List, Optional, Sequence
 
 import torch.nn as nn
@@ -166,6 +167,37 @@ class ScaleNet(ResidualBackbone):
 
     def forward_stem(self, x):
         return self.maxpool(super().forward_stem(x))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Refuse a checkpoint whose tensors do not fit this net's shapes.
+
+        mmengine's ``load_checkpoint`` (``get_model(..., pretrained=...)``,
+        ``init_cfg=dict(type='Pretrained')``, ``load_from``) only warns about
+        size mismatches and leaves those layers random; for a ScaleNet they
+        mean a checkpoint of another depth or structure, so this raises a
+        ``ValueError`` naming the first mismatches.
+        """
+        own = {
+            prefix + key: tuple(value.shape)
+            for key, value in self.state_dict().items()
+        }
+        mismatched = [(key, tuple(value.shape), own[key])
+                      for key, value in state_dict.items()
+                      if key in own and hasattr(value, 'shape')
+                      and tuple(value.shape) != own[key]]
+        if mismatched:
+            key, got, want = mismatched[0]
+            source = self.spec.meta.get('source', self.spec.meta.get('kind'))
+            if isinstance(source, str) and source.endswith('.json'):
+                source = osp.splitext(osp.basename(source))[0]
+            more = (f' (and {len(mismatched) - 1} more tensors)'
+                    if len(mismatched) > 1 else '')
+            raise ValueError(
+                f'the checkpoint does not fit {type(self).__name__}-'
+                f'{self.depth} with structure {source!r}: {key} has shape {list(got)} in the checkpoint but '
+                f'{list(want)} in the model{more}; was it saved from another '
+                f'depth or structure?')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def switch_to_deploy(self) -> 'ScaleNet':
         """Fold every BatchNorm into the conv before it, for inference.

@@ -388,6 +388,8 @@ class AllocationStudy:
     def dataset_labels(dataset_cfg) -> List[int]:
         """Labels of the whole split a dataset config names."""
         from mmpretrain.registry import DATASETS
+
+        from .. import datasets  # noqa: F401  (registers DigitsDataset)
         cfg = dict(dataset_cfg, pipeline=[])
         cfg.pop('indices', None)
         return [int(x) for x in DATASETS.build(cfg).get_gt_labels()]

@@ -1,6 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""NeuronAllocationHook in a real Runner, the offline tool, the plot tool,
-a 2-process run and the demo pipeline."""
+"""NeuronAllocationHook in a real Runner, the offline tool, the plot tool
+and a 2-process run (the pipeline around them: tests/test_study)."""
 import json
 import os
 import os.path as osp
@@ -250,25 +250,6 @@ def test_dist_train_script_on_cpu(tmp_path):
     assert len(spec.rows()) > 0
     assert (work / 'epoch_1.pth').is_file()
     assert not (work / 'allocated_spec_1.json').exists()
-
-
-@pytest.mark.slow
-def test_demo_pipeline_reduced(tmp_path):
-    out = run_python('tools/demo_allocation.py', '--work-dir', str(tmp_path),
-                     '--epochs', '1', '--train-subset', '128', timeout=900)
-    assert out.returncode == 0, out.stderr[-4000:]
-    results = json.loads((tmp_path / 'results.json').read_text())
-    names = [r['name'] for r in results]
-    assert names == [
-        'ScaleNet-38 seed (L=3)', 'ScaleNet-38 data-driven',
-        'ScaleNet-38 even', 'ResNet-38 (bottleneck)'
-    ]
-    for r in results:
-        assert 0 <= r['top1'] <= 100 and r['macs'] > 0 and r['params'] > 0
-    seed, allocated = results[0], results[1]
-    assert allocated['macs'] < seed['macs']
-    assert 'top-1 (%)' in out.stdout
-    assert (tmp_path / 'seed' / 'allocated_spec.png').is_file()
 
 
 def test_hook_with_a_model_built_in_code(tmp_path):

@@ -1,0 +1,149 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""The allocation study end to end, reduced: Fashion-MNIST (the real files,
+1 seed, a few hundred images, 1 epoch), the digits demo, resuming, and the
+parallel workers."""
+import json
+import shutil
+
+import pytest
+from helpers import run_python
+from test_fashion_mnist import needs_real_files
+
+from mmscalenet.models import ChannelSpec
+from mmscalenet.study import RUN_KINDS
+
+FASHION = 'configs/studies/fashion-mnist-cpu.py'
+DIGITS = 'configs/studies/digits.py'
+REDUCED = ('--seeds', '0', '--epochs', '1', '--train-per-class', '30',
+           '--test-per-class', '20', '--holdout-per-class', '10',
+           '--lambdas', '0.02')
+
+
+def study(*args, timeout=900):
+    out = run_python('tools/allocation_study.py', *args, timeout=timeout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def trained_keys(stdout):
+    """The runs a call trained (each announces itself with ====)."""
+    return [line.split()[1].rstrip(':') for line in stdout.splitlines()
+            if line.startswith('==== ')]
+
+
+@pytest.fixture(scope='module')
+def fashion_study(tmp_path_factory):
+    work = tmp_path_factory.mktemp('fashion')
+    prepared = run_python('tools/prepare_fashion_mnist.py', '--no-download')
+    assert prepared.returncode == 0, prepared.stderr
+    stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
+    return work, stdout
+
+
+@needs_real_files
+@pytest.mark.slow
+def test_fashion_mnist_study_reduced(fashion_study):
+    work, stdout = fashion_study
+    results = json.loads((work / 'results.json').read_text())
+    runs = results['runs']
+    assert trained_keys(stdout) == [
+        'seed0/seed', 'seed0/allocated', 'seed0/even', 'seed0/resnet',
+        'seed0/resnet-wide', 'select/lambda=0', 'select/lambda=0.02',
+        'seed0/seed-l1', 'seed0/allocated-l1'
+    ]
+    assert results['protocol']['name'] == 'fashion-mnist-cpu-custom'
+    for key, record in runs.items():
+        selection = key.startswith('select/')
+        # 30 images per class; a selection run trains on 20 and is
+        # evaluated on the other 10 per class, the others on 20 per class
+        # of the test split.
+        assert record['train_images'] == (200 if selection else 300), key
+        assert record['test_images'] == (100 if selection else 200), key
+        assert record['epochs'] == 1
+        assert 0 <= record['top1'] <= 100 and record['params'] > 0
+    # The retrained nets use exactly their seed's allocation.
+    for source, retrained in (('seed', 'allocated'),
+                              ('seed-l1', 'allocated-l1')):
+        seed, allocated = runs[f'seed0/{source}'], runs[f'seed0/{retrained}']
+        assert allocated['spec']['rows'] == seed['allocation']
+        assert allocated['macs'] < seed['macs']
+        kept = [[len(k) for k in block] for block in seed['kept']]
+        assert kept == [row[:-1] for row in seed['allocation']]
+        assert [len(s) for s in seed['gammas'][0]] == [16, 16, 16]
+    # The penalised seed trained with the selected strength.
+    assert results['selection']['chosen'] == 0.02
+    assert runs['seed0/seed-l1']['lambda_l1'] == 0.02
+    assert runs['seed0/seed']['lambda_l1'] == 0.0
+    # The even net is the even spec; the widened ResNet has its MACs +- 3%.
+    even = runs['seed0/even']
+    assert ChannelSpec(even['spec']['rows']) == ChannelSpec.even(
+        (4, 4, 4), (16, 32, 64), (32, 16, 8), (1, 2, 4))
+    wide = runs['seed0/resnet-wide']
+    assert wide['spec']['widths'] == [18, 35, 70]
+    assert abs(wide['macs'] / even['macs'] - 1) < 0.03
+    # The report and the figures.
+    for name in RUN_KINDS.values():
+        assert f'| {name} |' in stdout, name
+    assert 'Chosen: lambda_l1 = 0.02' in stdout
+    for figure in ('top1-vs-macs', 'proportions', 'gammas'):
+        assert (work / f'fashion-mnist-cpu-custom_{figure}.png').is_file()
+
+
+@needs_real_files
+@pytest.mark.slow
+def test_study_resumes_where_it_stopped(fashion_study):
+    work, _ = fashion_study
+    before = json.loads((work / 'results.json').read_text())
+    keys = sorted(before['runs'])
+    # Nothing left to do: nothing is trained, nothing changes.
+    stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
+    assert trained_keys(stdout) == []
+    assert json.loads((work / 'results.json').read_text()) == before
+    # A run lost (its record and its work dir): only it is trained again.
+    del before['runs']['seed0/even']
+    (work / 'results.json').write_text(json.dumps(before))
+    shutil.rmtree(work / 'seed0' / 'even')
+    stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
+    assert trained_keys(stdout) == ['seed0/even']
+    after = json.loads((work / 'results.json').read_text())
+    assert sorted(after['runs']) == keys
+    assert list(after['runs'])[-1] == 'seed0/even'
+
+
+@needs_real_files
+@pytest.mark.slow
+def test_another_protocol_is_refused_in_one_line(fashion_study, tmp_path):
+    work, _ = fashion_study
+    results = tmp_path / 'results.json'
+    shutil.copy(work / 'results.json', results)
+    out = run_python('tools/allocation_study.py', FASHION, '--work-dir',
+                     str(work), '--results', str(results), *REDUCED[:-2],
+                     '--lambdas', '0.5')
+    assert out.returncode != 0 and 'Traceback' not in out.stderr
+    assert out.stderr.strip().startswith(f'error: {results} holds runs of '
+                                         f'another protocol (differs in '
+                                         f'sparsity)')
+
+
+@pytest.mark.slow
+def test_digits_demo_reduced_in_two_workers(tmp_path):
+    stdout = study(DIGITS, '--work-dir', str(tmp_path), '--epochs', '1',
+                   '--train-per-class', '12', '--test-per-class', '6',
+                   '--workers', '2')
+    results = json.loads((tmp_path / 'results.json').read_text())
+    assert sorted(results['runs']) == [
+        'seed0/allocated', 'seed0/even', 'seed0/resnet', 'seed0/seed'
+    ]
+    # The allocated net started only once its seed had finished.
+    lines = stdout.splitlines()
+    started = [i for i, line in enumerate(lines)
+               if line.startswith('started seed0/allocated')]
+    finished = [i for i, line in enumerate(lines)
+                if line.startswith('finished seed0/seed:')]
+    assert len(started) == len(finished) == 1
+    assert started[0] > finished[0]
+    for record in results['runs'].values():
+        assert record['train_images'] == 120
+        assert record['test_images'] == 60
+    assert (tmp_path / 'seed0' / 'seed' / 'allocated_spec.png').is_file()
+    assert '| ScaleNet data-driven (plain seed) |' in stdout
