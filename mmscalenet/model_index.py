@@ -24,12 +24,16 @@ PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
 
 
 def model_index_path() -> Optional[str]:
-    """The model index of this installation, or None without one."""
-    for root in (osp.join(PACKAGE_DIR, '.mim'), osp.dirname(PACKAGE_DIR)):
-        path = osp.join(root, 'model-index.yml')
-        if osp.isfile(path):
-            return path
-    return None
+    """The model index of this installation, or None without one: the
+    checkout's (an editable install; a wheel build leaves a copy in
+    ``.mim`` there, which must not shadow the files being edited), else the
+    wheel's ``.mim`` copy."""
+    checkout = osp.dirname(PACKAGE_DIR)
+    if osp.isfile(osp.join(checkout, 'setup.py')) and osp.isfile(
+            osp.join(checkout, 'model-index.yml')):
+        return osp.join(checkout, 'model-index.yml')
+    path = osp.join(PACKAGE_DIR, '.mim', 'model-index.yml')
+    return path if osp.isfile(path) else None
 
 
 def register_model_index() -> List[str]:

@@ -2,6 +2,8 @@
 """What an allocation leaves in a work dir: the spec, a retrain config and
 the plot (shared by the hook and ``tools/allocate.py``)."""
 import copy
+import importlib.util
+import logging
 import os
 import os.path as osp
 from typing import Dict, Optional
@@ -28,7 +30,7 @@ def free_path(path: str) -> str:
         f'{path} exists; writing {root}_{n}{ext} instead (nothing is '
         f'overwritten)',
         logger='current',
-        level=30)
+        level=logging.WARNING)
     return f'{root}_{n}{ext}'
 
 
@@ -93,14 +95,21 @@ def write_allocation(spec: ChannelSpec,
             'the run\'s config describes no ScaleNet backbone (a model '
             'built in code?): no retrain config is written, only the spec',
             logger='current',
-            level=30)
+            level=logging.WARNING)
     elif seed_cfg is not None:
         cfg = retrain_config(seed_cfg, paths['spec'])
         paths['config'] = free_path(osp.join(out_dir, f'retrain_{stem}.py'))
         tmp = f'{paths["config"]}.tmp{os.getpid()}.py'
         cfg.dump(tmp)
         os.replace(tmp, paths['config'])
-    if plot:
+    if plot and importlib.util.find_spec('matplotlib') is None:
+        print_log(
+            'matplotlib is not installed: no allocation plot is drawn (pip '
+            'install matplotlib, or mmscalenet[plot]); the spec and the '
+            'config are written',
+            logger='current',
+            level=logging.WARNING)
+    elif plot:
         paths['plot'] = free_path(osp.join(out_dir, f'{stem}.png'))
         plot_allocation(spec, paths['plot'], title=title)
     return paths

@@ -34,6 +34,24 @@ def add_launcher_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def read_config(path: str) -> Config:
+    """``Config.fromfile(path)``, with a clear error where the file is
+    missing or where its ``mmdet::``/``mmpretrain::`` bases cannot be found
+    because ``pkg_resources`` (setuptools < 70 here) is missing."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config not found: {path}')
+    try:
+        return Config.fromfile(path)
+    except ModuleNotFoundError as e:
+        if e.name != 'pkg_resources':
+            raise
+        raise ValueError(
+            f'{path} inherits from an installed package\'s configs '
+            f'(mmdet:: or mmpretrain:: bases), which mmengine finds through '
+            f'pkg_resources, and pkg_resources is not installed: pip install '
+            f'"setuptools<70"') from None
+
+
 def load_config(path: str,
                 cfg_options: Optional[dict] = None,
                 work_dir: Optional[str] = None,
@@ -43,9 +61,7 @@ def load_config(path: str,
     (CLI > config > ``./work_dirs/<config stem>``), as the MM tools do."""
     if launcher is not None and 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(local_rank)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config not found: {path}')
-    cfg = Config.fromfile(path)
+    cfg = read_config(path)
     if launcher is not None:
         cfg.launcher = launcher
     if cfg_options is not None:

@@ -18,11 +18,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def is_compiling() -> bool:
+    """Whether torch.compile is tracing the code: ``torch.compiler.
+    is_compiling`` (torch >= 2.3), else ``torch._dynamo.is_compiling``
+    (torch 2.0-2.2)."""
+    compiler = getattr(torch, 'compiler', None)
+    if hasattr(compiler, 'is_compiling'):
+        return compiler.is_compiling()
+    import torch._dynamo as dynamo
+    return dynamo.is_compiling()
+
+
 def in_eager_inference(*tensors: torch.Tensor) -> bool:
     """Whether ``tensors`` are computed in eager mode without autograd
     (no tracing or compiling, no gradient to record)."""
-    if torch.jit.is_tracing() or torch.jit.is_scripting() or \
-            torch.compiler.is_compiling():
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or is_compiling():
         return False
     return not (torch.is_grad_enabled()
                 and any(t.requires_grad for t in tensors))
