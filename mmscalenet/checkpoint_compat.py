@@ -17,9 +17,23 @@ import numpy as np
 import torch
 
 
+def _numpy_multiarray():
+    """numpy's ``multiarray`` module: ``numpy._core`` in numpy 2 (where
+    ``numpy.core`` is a deprecated alias), ``numpy.core`` before."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
+    return multiarray
+
+
 def _numpy_globals() -> list:
-    """The numpy callables and types a pickled array or scalar refers to."""
-    multiarray = np.core.multiarray
+    """The numpy callables and types a pickled array or scalar refers to.
+
+    ``_reconstruct`` is private to numpy, but it is the name every pickled
+    array refers to, so it is what has to be allowed.
+    """
+    multiarray = _numpy_multiarray()
     reconstruct, scalar = multiarray._reconstruct, multiarray.scalar
     entries = [np.ndarray, np.dtype, reconstruct, scalar]
     # Pickles name these by their module path at save time: numpy 1 writes

@@ -17,7 +17,7 @@ from typing import Dict
 
 import torch
 
-from .models import STRUCTURE_NAMES, ScaleNet
+from .models import PUBLISHED_VARIANTS, ScaleNet
 
 _SA_KEY = re.compile(r'^(layer\d+\.\d+)\.(conv2|bn2)\.(\d+)\.(.+)$')
 
@@ -28,10 +28,10 @@ class CheckpointMismatchError(ValueError):
 
 def arch_depth(arch: str) -> int:
     """Depth of the ResNet a shipped structure starts from."""
-    if arch not in STRUCTURE_NAMES:
+    if arch not in PUBLISHED_VARIANTS:
         raise ValueError(f'unknown arch {arch!r}, choose from '
-                         f'{STRUCTURE_NAMES}')
-    return int(re.match(r'scalenet(\d+)', arch).group(1))
+                         f'{tuple(PUBLISHED_VARIANTS)}')
+    return PUBLISHED_VARIANTS[arch].depth
 
 
 def expected_shapes(arch: str, num_classes: int = 1000) -> Dict[str, tuple]:

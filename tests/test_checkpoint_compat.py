@@ -4,6 +4,7 @@ import pickle
 
 import pytest
 import torch
+from mmengine.hooks import Hook
 from toy_models import toy_runner
 
 
@@ -40,28 +41,65 @@ def test_checkpoint_needs_the_allow_list(tmp_path):
     assert 'train/loss' in state['message_hub']['log_scalars']
 
 
-def test_resume_continues_training(tmp_path):
-    first = make_runner(tmp_path, max_iters=2)
-    first.train()
-    trained = {k: v.clone() for k, v in first.model.state_dict().items()}
-    ckpt = tmp_path / 'iter_2.pth'
-    assert ckpt.is_file()
+class RecordIterations(Hook):
+    """Keeps the iterations a run trains, their losses, and the momentum
+    buffers the optimizer holds before the run's first step."""
 
-    second = make_runner(tmp_path, max_iters=4, resume=True,
-                         load_from=str(ckpt))
-    second.train()
-    assert second.iter == 4
-    assert (tmp_path / 'iter_4.pth').is_file()
-    # It started from the saved weights, momentum and schedule.
-    resumed = torch.load(tmp_path / 'iter_4.pth', weights_only=True)
-    assert resumed['meta']['iter'] == 4
-    assert resumed['optimizer']['state'], 'momentum buffers not restored'
-    assert resumed['param_schedulers'][0]['last_step'] == 4
-    changed = [
-        k for k, v in second.model.state_dict().items()
-        if v.dtype.is_floating_point and not torch.equal(v, trained[k])
-    ]
-    assert changed, 'the resumed run did not train'
+    def __init__(self):
+        self.iters, self.losses, self.momentum_at_start = [], [], None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if self.momentum_at_start is None:
+            state = runner.optim_wrapper.optimizer.state
+            self.momentum_at_start = [
+                state[p]['momentum_buffer'].clone()
+                for p in runner.model.parameters() if p in state
+            ]
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        self.iters.append(runner.iter)
+        self.losses.append(float(outputs['loss']))
+
+
+def run(work_dir, max_iters, **kwargs):
+    """A toy run from the same RNG state (the model is built before the
+    Runner seeds it), with a RecordIterations hook."""
+    torch.manual_seed(1)
+    runner = make_runner(work_dir, max_iters, **kwargs)
+    record = RecordIterations()
+    runner.register_hook(record)
+    runner.train()
+    return runner, record
+
+
+def test_resume_continues_training(tmp_path):
+    # The uninterrupted reference: 4 iterations in one go.
+    reference, whole = run(tmp_path / 'whole', max_iters=4)
+    # Interrupted after 2, then resumed to 4 from iter_2.pth.
+    run(tmp_path / 'parts', max_iters=2)
+    ckpt = tmp_path / 'parts' / 'iter_2.pth'
+    saved = torch.load(ckpt, weights_only=True)
+    resumed, rest = run(tmp_path / 'parts', max_iters=4, resume=True,
+                        load_from=str(ckpt))
+    # Only what a resume gives: it trains iterations 3 and 4 (runner.iter
+    # is 2 and 3 in after_train_iter), not 4 from scratch ...
+    assert whole.iters == [0, 1, 2, 3] and rest.iters == [2, 3]
+    # ... starting with the saved momentum (a fresh run has none) ...
+    saved_momentum = [v['momentum_buffer'] for v in
+                      saved['optimizer']['state'].values()]
+    assert len(rest.momentum_at_start) == len(saved_momentum) > 0
+    for got, want in zip(rest.momentum_at_start, saved_momentum):
+        assert torch.equal(got, want)
+    # ... its losses continue the uninterrupted run's curve, and it ends
+    # where that run ends (the schedule's milestone at 3 included).
+    assert rest.losses == pytest.approx(whole.losses[2:], rel=1e-5)
+    for (name, got), want in zip(resumed.model.state_dict().items(),
+                                 reference.model.state_dict().values()):
+        torch.testing.assert_close(got, want, msg=name)
+    last = torch.load(tmp_path / 'parts' / 'iter_4.pth', weights_only=True)
+    assert last['meta']['iter'] == 4
+    assert last['param_schedulers'][0]['last_step'] == 4
 
 
 def test_other_pickled_objects_are_still_refused(tmp_path):

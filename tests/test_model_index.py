@@ -17,6 +17,7 @@ from official_scalenet import OfficialScaleNet
 import mmscalenet
 from mmscalenet.analysis import config_model_complexity
 from mmscalenet.converters import convert_official_checkpoint
+from mmscalenet.models import PUBLISHED_VARIANTS
 
 with open(osp.join(REPO, 'configs', 'scalenet', 'metafile.yml')) as f:
     METAFILE = yaml.safe_load(f)
@@ -44,9 +45,10 @@ def converted(tmp_path_factory):
     return official, tmp
 
 
-def test_list_models_finds_the_four():
+def test_list_models_finds_the_published_variants():
     assert list_models('*scalenet*') == sorted(ENTRIES)
-    assert len(ENTRIES) == 4
+    assert sorted(ENTRIES) == sorted(
+        v.model_index_name for v in PUBLISHED_VARIANTS.values())
 
 
 @pytest.mark.parametrize('name', sorted(ENTRIES))
@@ -57,6 +59,9 @@ def test_every_entry_builds_with_get_flops_macs(name):
     result = config_model_complexity(model, 'mmpretrain', (224, 224))
     assert result.macs == entry['Metadata']['FLOPs']
     assert result.params == entry['Metadata']['Parameters']
+    (variant, ) = [v for v in PUBLISHED_VARIANTS.values()
+                   if v.model_index_name == name]
+    assert (variant.macs, variant.params) == (result.macs, result.params)
     assert 'Weights' not in entry  # no URL to fetch: pretrained=PATH
     assert entry['Converted From']['Weights']
 
@@ -82,6 +87,7 @@ def test_inference_model_and_inferencer_on_an_image_file(converted):
     (again, ) = inferencer(image)
     assert result['pred_label'] == again['pred_label']
     assert len(again['pred_scores']) == 1000
+    assert again['pred_class'] == inferencer.classes[again['pred_label']]
     # The same class the authors' model gives on the preprocessed image
     # (resize 256, center crop 224, ImageNet mean/std, as the config says).
     img = cv2.imread(image)

@@ -22,7 +22,7 @@ from mmengine.registry import MODELS, init_default_scope
 import mmscalenet  # noqa: F401
 from mmscalenet.allocation import (AllocationError, allocate_from_model,
                                    even_allocation, find_scalenet)
-from mmscalenet.allocation.scalenet_io import sa_blocks
+from mmscalenet.allocation.seed_net import sa_blocks
 from mmscalenet.allocation.writer import write_allocation
 from mmscalenet.apis import add_cfg_options, config_scope
 

@@ -89,8 +89,7 @@ def fused(models: Dict[str, nn.Module]) -> Dict[str, nn.Module]:
             continue
         model = copy.deepcopy(model).eval()
         if isinstance(model.backbone, ScaleNet):
-            model.backbone.switch_to_deploy()
-            fuse_conv_bn(model)  # the head has no norm; kept for symmetry
+            model.backbone.switch_to_deploy()  # the head has no norm
         else:
             fuse_conv_bn(model)
         out[f'{name} fused'] = model

@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 import mmscalenet  # noqa: F401
-from mmscalenet.allocation.plot import save_figure
+from mmscalenet.figures import pyplot, save_figure
 from mmscalenet.analysis import receptive_field_ranges
 from mmscalenet.apis import config_scope
 
@@ -35,10 +35,7 @@ def backbone_ranges(config: str):
 
 
 def plot(results: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = pyplot().subplots(figsize=(7, 3.5))
     for name, ranges in results.items():
         blocks = range(1, len(ranges) + 1)
         line, = ax.plot(blocks, [hi for _, hi in ranges], label=f'{name} max')

@@ -2,7 +2,7 @@
 """Data-driven neuron allocation (paper section 3.2, Algorithm 1)."""
 from .algorithm import (AllocationError, AllocationResult, BlockAllocation,
                         allocate_block, allocate_neurons, even_allocation)
-from .scalenet_io import allocate_from_model, find_scalenet, seed_importance
+from .seed_net import allocate_from_model, find_scalenet, seed_importance
 
 __all__ = [
     'AllocationError', 'AllocationResult', 'BlockAllocation',

@@ -1,9 +1,8 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Neuron proportion per scale in each SA block (the paper's Figs. 1, 5)."""
-import os
-import os.path as osp
 from typing import Optional
 
+from ..figures import pyplot, save_figure
 from ..models.channel_spec import ChannelSpec
 
 
@@ -12,10 +11,7 @@ def plot_allocation(spec: ChannelSpec,
                     title: Optional[str] = None) -> None:
     """Per-block stacked bars of the share of each scale, written to
     ``path`` (PNG, PDF, ... by extension) atomically."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     blocks = range(1, len(spec) + 1)
     fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(spec) + 2), 3.5))
     bottom = [0.0] * len(spec)
@@ -34,14 +30,3 @@ def plot_allocation(spec: ChannelSpec,
     if title:
         ax.set_title(title)
     save_figure(fig, path)
-
-
-def save_figure(fig, path: str) -> None:
-    """Save a matplotlib figure to ``path`` atomically and close it."""
-    import matplotlib.pyplot as plt
-    fig.tight_layout()
-    root, ext = osp.splitext(path)
-    tmp = f'{root}.tmp{os.getpid()}{ext}'
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)

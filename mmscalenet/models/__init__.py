@@ -4,8 +4,10 @@ from .cifar import CifarResNet, CifarScaleNet
 from .residual import Bottleneck, SABottleneck
 from .sa_block import SABlock
 from .scalenet import ScaleNet
+from .variants import PUBLISHED_VARIANTS, ScaleNetVariant
 
 __all__ = [
     'ChannelSpec', 'STRUCTURE_NAMES', 'SABlock', 'Bottleneck', 'SABottleneck',
-    'ScaleNet', 'CifarScaleNet', 'CifarResNet'
+    'ScaleNet', 'CifarScaleNet', 'CifarResNet', 'PUBLISHED_VARIANTS',
+    'ScaleNetVariant'
 ]

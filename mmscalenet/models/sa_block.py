@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmcv.cnn.utils.fuse_conv_bn import _fuse_conv_bn
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..registry import register_model
 from .pooling import in_eager_inference, max_pool_tiled
@@ -207,7 +207,8 @@ class SABlock(BaseModule):
             if not isinstance(norm, _BatchNorm):
                 raise TypeError(f'switch_to_deploy folds BatchNorm layers, '
                                 f'scale {i} has {type(norm).__name__}')
-            self.convs[str(i)] = _fuse_conv_bn(self.convs[str(i)], norm)
+            self.convs[str(i)] = fuse_conv_bn_eval(self.convs[str(i)].eval(),
+                                                   norm.eval())
             self.norms[str(i)] = nn.Identity()
         return self.eval()
 

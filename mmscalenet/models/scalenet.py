@@ -212,5 +212,4 @@ class ScaleNet(ResidualBackbone):
             if isinstance(m, SABlock):
                 m.switch_to_deploy()
         fuse_conv_bn(self)
-        self.deploy = True
         return self.eval()

@@ -20,7 +20,7 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
-from ..allocation.scalenet_io import find_scalenet, seed_importance
+from ..allocation.seed_net import find_scalenet, seed_importance
 from ..analysis import config_model_complexity
 from ..engine import NeuronAllocationHook
 from .protocol import MODEL_OF_KIND, RUN_KINDS, StudyProtocol

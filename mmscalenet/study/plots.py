@@ -4,22 +4,15 @@ import os.path as osp
 import statistics
 from typing import Dict, List
 
-from ..allocation.plot import save_figure
+from ..figures import pyplot, save_figure
 from .protocol import RUN_KINDS
 from .report import proportions, runs_by_kind, stage_of_blocks
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def plot_top1_vs_macs(results: dict, path: str) -> None:
     """Top-1 against MACs, each seed a point, each model a colour (the
     paper's Figure 2 style)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for kind, runs in runs_by_kind(results).items():
         macs = [r['macs'] / 1e6 for r in runs.values()]
@@ -36,7 +29,7 @@ def _seed_net_panels(results: dict):
     """A figure with one panel per seed-net kind that has runs."""
     table = runs_by_kind(results)
     kinds = [k for k in ('seed', 'seed-l1') if table.get(k)]
-    fig, axes = _pyplot().subplots(
+    fig, axes = pyplot().subplots(
         1, len(kinds), figsize=(5.5 * len(kinds), 3.6), squeeze=False)
     return fig, table, zip(axes[0], kinds)
 

@@ -14,7 +14,8 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from mmscalenet.engine import NeuronAllocationHook
-from mmscalenet.models import STRUCTURE_NAMES, ChannelSpec, CifarScaleNet
+from mmscalenet.models import (STRUCTURE_NAMES, ChannelSpec, CifarScaleNet,
+                               SABlock)
 from mmscalenet.models.sa_geometry import conv3x3_macs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -265,4 +266,12 @@ def test_hook_with_a_model_built_in_code(tmp_path):
     assert sorted(hook.paths) == ['plot', 'spec']
     spec = ChannelSpec.load(hook.paths['spec'])
     assert spec.meta['budget_ratio'] == 0.5
-    CifarScaleNet(38, structure=spec)(torch.rand(1, 3, 32, 32))
+    assert spec == hook.result.spec
+    # The spec builds the allocated net: its SA blocks have the kept
+    # channels, and it runs.
+    allocated = CifarScaleNet(38, structure=spec)
+    blocks = [m for m in allocated.modules() if isinstance(m, SABlock)]
+    assert [b.out_channels for b in blocks] == [list(c)
+                                                for c in spec.channels]
+    (out, ) = allocated(torch.rand(1, 3, 32, 32))
+    assert out.shape == (1, 256, 8, 8) and torch.isfinite(out).all()

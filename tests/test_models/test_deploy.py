@@ -8,18 +8,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 from helpers import randomize_norms
 
-from mmscalenet.models import (STRUCTURE_NAMES, CifarScaleNet, SABlock,
+from mmscalenet.models import (PUBLISHED_VARIANTS, CifarScaleNet, SABlock,
                                ScaleNet)
 from mmscalenet.models import pooling
 from mmscalenet.models.pooling import StemMaxPool, max_pool_tiled
 
-DEPTH = {'scalenet50': 50, 'scalenet50_light': 50, 'scalenet101': 101,
-         'scalenet152': 152}
 
 
-@pytest.mark.parametrize('structure', STRUCTURE_NAMES)
+@pytest.mark.parametrize('structure', sorted(PUBLISHED_VARIANTS))
 def test_deploy_equals_eval_on_every_published_structure(structure):
-    model = ScaleNet(DEPTH[structure], structure).eval()
+    model = ScaleNet(PUBLISHED_VARIANTS[structure].depth, structure).eval()
     randomize_norms(model)
     deploy = copy.deepcopy(model).switch_to_deploy()
     assert not any(isinstance(m, nn.BatchNorm2d) for m in deploy.modules())

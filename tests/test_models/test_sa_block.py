@@ -160,9 +160,23 @@ def test_bad_arguments(kwargs, message):
         SABlock(8, **kwargs)
 
 
-def test_backward():
-    block = SABlock(8, [4, 4, 4, 4], side=14)
-    x = torch.rand(2, 8, 14, 14, requires_grad=True)
-    block(x).sum().backward()
-    assert x.grad is not None
-    assert all(p.grad is not None for p in block.parameters())
+@pytest.mark.parametrize('size', [14, 9])  # nearest and bilinear scales
+def test_backward_matches_finite_differences(size):
+    # Double precision, training mode (batch statistics): the analytic
+    # gradients of the input and of every parameter equal numerical ones.
+    block = SABlock(3, [2, 2, 2, 1], side=14).double().train()
+    x = torch.rand(2, 3, size, size, dtype=torch.float64,
+                   requires_grad=True)
+    params = list(block.parameters())
+    assert len(params) == 4 * 3  # conv weight, norm weight and bias
+    # Distinct values so that no max pooling window has a tie.
+    with torch.no_grad():
+        x.copy_(torch.randperm(x.numel(), dtype=torch.float64).view_as(x))
+        x.div_(x.numel())
+
+    def f(x, *weights):
+        return torch.func.functional_call(
+            block, {n: w for (n, _), w in zip(block.named_parameters(),
+                                              weights)}, (x, ))
+
+    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-5)

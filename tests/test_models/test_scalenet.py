@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmscalenet.models import (Bottleneck, CifarResNet, CifarScaleNet,
-                               ScaleNet)
+from mmscalenet.models import (PUBLISHED_VARIANTS, Bottleneck, CifarResNet,
+                               CifarScaleNet, ScaleNet)
 
 IMAGENET_VARIANTS = [
     (50, 'scalenet50'),
@@ -28,13 +28,6 @@ CIFAR_VARIANTS = [
     (CifarResNet, 101, None),
 ]
 
-# REFERENCE.md: GMACs (convs + fc) and parameters (M), 224x224, 1000 classes.
-REFERENCE_TABLE = {
-    'scalenet50': (50, 3.818, 31.48),
-    'scalenet50_light': (50, 2.861, 23.63),
-    'scalenet101': (101, 7.511, 54.79),
-    'scalenet152': (152, 11.212, 77.22),
-}
 
 
 def imagenet_sizes(h, w):
@@ -201,21 +194,31 @@ def conv_fc_macs(model, x):
     return total[0]
 
 
-@pytest.mark.parametrize('structure', sorted(REFERENCE_TABLE))
-def test_macs_and_params_equal_reference_table(structure):
-    depth, gmacs, mparams = REFERENCE_TABLE[structure]
-    model = Classifier(ScaleNet(depth, structure, out_indices=(3, )))
-    macs = conv_fc_macs(model, torch.rand(1, 3, 224, 224))
-    params = sum(p.numel() for p in model.parameters())
-    assert round(macs / 1e9, 3) == gmacs
-    assert round(params / 1e6, 2) == mparams
+@pytest.mark.parametrize('name', sorted(PUBLISHED_VARIANTS))
+def test_macs_and_params_equal_the_published_table(name):
+    """Exact integers: ours, the table's and the authors' model's."""
+    from official_scalenet import OfficialScaleNet
+    variant = PUBLISHED_VARIANTS[name]
+    model = Classifier(ScaleNet(variant.depth, name, out_indices=(3, )))
+    x = torch.rand(1, 3, 224, 224)
+    assert conv_fc_macs(model, x) == variant.macs
+    assert sum(p.numel() for p in model.parameters()) == variant.params
+    official = OfficialScaleNet(name)
+    assert conv_fc_macs(official, x) == variant.macs
+    assert sum(p.numel() for p in official.parameters()) == variant.params
 
 
-def test_light_saves_29_percent_of_resnet50():
-    light = conv_fc_macs(
-        Classifier(ScaleNet(50, 'scalenet50_light', out_indices=(3, ))),
-        torch.rand(1, 3, 224, 224))
-    assert round(1 - light / 4.089e9, 2) == 0.30
+def test_light_saves_30_percent_of_resnet50():
+    from mmpretrain.models import ResNet
+    backbone = ResNet(50, out_indices=(3, ))
+    backbone.feat_dim = 2048
+    resnet50 = conv_fc_macs(Classifier(backbone), torch.rand(1, 3, 224, 224))
+    variant = PUBLISHED_VARIANTS['scalenet50_light']
+    assert resnet50 == variant.resnet_macs
+    # 1.228 G of 4.089 G: 30.0% (the paper rounds it to "1.2G, 29%").
+    saving = 1 - variant.macs / resnet50
+    assert variant.resnet_macs - variant.macs == 1227708416
+    assert round(saving, 3) == 0.300
 
 
 @pytest.mark.parametrize('size', [(32, 32), (97, 131), (600, 1000),

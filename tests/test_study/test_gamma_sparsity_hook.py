@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 from toy_models import toy_runner
 
 from mmscalenet.allocation import find_scalenet
-from mmscalenet.allocation.scalenet_io import sa_blocks
+from mmscalenet.allocation.seed_net import sa_blocks
 from mmscalenet.engine import GammaSparsityHook
 from mmscalenet.models.sa_geometry import neuron_macs
 

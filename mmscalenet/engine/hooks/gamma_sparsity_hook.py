@@ -6,7 +6,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.optim import AmpOptimWrapper
 
-from ...allocation.scalenet_io import find_scalenet, sa_blocks
+from ...allocation.seed_net import find_scalenet, sa_blocks
 from ...models.sa_geometry import neuron_macs
 from ...registry import register_hook
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Reading a trained seed ScaleNet for the allocation."""
+"""The trained seed ScaleNet as the allocation sees it: its SA blocks, their
+widths and sides, and the |gamma| of every SA neuron."""
 from typing import List
 
 import torch.nn as nn
