@@ -114,7 +114,17 @@ def convert_official_state_dict(checkpoint, arch: str,
 def convert_official_checkpoint(src: str, dst: str, arch: str) -> None:
     """Convert the file ``src`` into ``dst``; ``dst`` is written only when
     the whole conversion succeeded (atomically, via a temporary file)."""
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    if not osp.isfile(src):
+        raise FileNotFoundError(f'checkpoint not found: {src}')
+    try:
+        checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    except Exception as e:  # zip, pickle and weights-only errors alike
+        reason = str(e).strip().splitlines()[0][:100] if str(e).strip() \
+            else ''
+        raise CheckpointMismatchError(
+            f'{src} is not a PyTorch checkpoint torch.load can read safely '
+            f'({type(e).__name__}{": " + reason if reason else ""})'
+        ) from None
     state_dict = convert_official_state_dict(checkpoint, arch)
     out_dir = osp.dirname(osp.abspath(dst))
     os.makedirs(out_dir, exist_ok=True)

@@ -124,3 +124,20 @@ def test_dataparallel_prefix_and_wrapped_dicts():
     wrapped = {'state_dict': {f'module.{k}': v for k, v in state.items()}}
     converted = convert_official_state_dict(wrapped, 'scalenet50')
     assert 'backbone.layer1.0.conv2.convs.0.weight' in converted
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused_in_one_line(tmp_path):
+    dst = tmp_path / 'dst.pth'
+    for src, message in [
+        (osp.join(REPO, 'README.md'),
+         'README.md is not a PyTorch checkpoint torch.load can read safely '
+         '(UnpicklingError'),
+        (str(tmp_path / 'missing.pth'), 'checkpoint not found: '),
+    ]:
+        out = run_python('tools/convert_official.py', src, str(dst),
+                         '--arch', 'scalenet50')
+        assert out.returncode != 0
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith('convert_official: ')
+        assert message in lines[0], lines[0]
+        assert not dst.exists()

@@ -165,6 +165,22 @@ def test_tools_refuse_bad_input_in_one_line(tmp_path):
          'error: --resume checkpoint not found: missing.pth'),
         (('tools/train.py', 'configs/nope.py'),
          'error: config not found: configs/nope.py'),
+        (('tools/train.py', 'configs/faster_rcnn/'
+          'faster-rcnn_scalenet50_fpn_8xb2-10e_coco-600x1000.py',
+          '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path}/'),
+         f"error: train_dataloader.dataset.ann_file '{tmp_path}/annotations/"
+         "instances_train2017.json' does not exist: the CocoDataset data is "
+         "missing (how to prepare it: the README's 'Detection (MMDetection)' "
+         'section (tools/make_toy_coco.py writes a toy set in the same '
+         'layout); another location: --cfg-options '
+         'train_dataloader.dataset.data_root=DIR)'),
+        (('tools/test.py', 'configs/scalenet/scalenet50_8xb32_in1k.py',
+          __file__, '--cfg-options',
+          'test_dataloader.dataset.data_root=nowhere'),
+         "error: test_dataloader.dataset.data_root 'nowhere' does not exist: "
+         "the ImageNet data is missing (how to prepare it: the README's "
+         "'Classification (MMPretrain)' section; another location: "
+         '--cfg-options test_dataloader.dataset.data_root=DIR)'),
     ]:
         out = run_python(*args)
         assert out.returncode != 0

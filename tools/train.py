@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets --resume load)
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
-                             exit_on_bad_input,
+                             check_data_roots, exit_on_bad_input,
                              finish_distributed, init_cpu_distributed,
                              load_config, prepare_train_cfg)
 
@@ -61,6 +61,8 @@ def main():
             auto_scale_lr=args.auto_scale_lr,
             resume=args.resume,
             no_validate=args.no_validate)
+        check_data_roots(cfg, ['train_dataloader'] +
+                         ([] if args.no_validate else ['val_dataloader']))
     init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()

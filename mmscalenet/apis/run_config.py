@@ -6,7 +6,7 @@ mmengine ``Config`` the way each library's own script applies them; the
 library is the config's ``default_scope``.
 """
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as torch_dist
@@ -132,6 +132,50 @@ def prepare_test_cfg(cfg: Config,
             hook.update(enable=True, show=show, wait_time=wait_time,
                         out_dir=show_dir, interval=interval)
     return cfg
+
+
+#: Where the README says how to get each dataset the configs name.
+DATA_HELP = {
+    'CocoDataset': "the README's 'Detection (MMDetection)' section "
+    '(tools/make_toy_coco.py writes a toy set in the same layout)',
+    'ImageNet': "the README's 'Classification (MMPretrain)' section",
+    'CIFAR100': "the README's 'Classification (MMPretrain)' section",
+    'FashionMNIST': "the README's 'Evidence: the allocation study' section "
+    '(python tools/prepare_fashion_mnist.py)',
+}
+
+
+def check_data_roots(cfg: Config, loaders: Sequence[str]) -> None:
+    """Raise a ``FileNotFoundError`` naming the first data path of the
+    ``loaders`` (``'train_dataloader'``, ...) that does not exist.
+
+    Checks each dataset's ``data_root`` and its ``ann_file`` (relative to the
+    root), through dataset wrappers (``RepeatDataset``, ...); a dataset that
+    downloads itself (``download=True``) or names no root is left alone. Run
+    before the Runner is built, so that a missing dataset is one line naming
+    the path and the README section that explains it, not a traceback from
+    pycocotools or os.
+    """
+    for name in loaders:
+        dataset = (cfg.get(name) or {}).get('dataset')
+        while isinstance(dataset, dict) and 'dataset' in dataset:
+            dataset = dataset['dataset']
+        if not isinstance(dataset, dict) or dataset.get('download'):
+            continue
+        root = dataset.get('data_root') or ''
+        ann_file = dataset.get('ann_file') or ''
+        paths = [('data_root', root)] if root else []
+        if ann_file:
+            paths.append(('ann_file', osp.join(root, ann_file)))
+        for key, path in paths:
+            if not osp.exists(path):
+                kind = str(dataset.get('type', 'dataset')).split('.')[-1]
+                where = DATA_HELP.get(kind, 'the dataset\'s documentation')
+                raise FileNotFoundError(
+                    f'{name}.dataset.{key} {path!r} does not exist: the '
+                    f'{kind} data is missing (how to prepare it: {where}; '
+                    f'another location: --cfg-options '
+                    f'{name}.dataset.data_root=DIR)')
 
 
 def init_cpu_distributed(cfg: Config, launcher: str) -> None:

@@ -35,6 +35,10 @@ class ChannelSpec:
             channel, every row of the same length.
         meta (dict, optional): Free-form metadata (where the spec came from,
             budgets, ...). Saved with the spec. Defaults to None.
+        num_scales (int, optional): The number of scales the rows must have
+            (a network's number of pooling factors): a row of another length
+            is refused with both lengths named, before its entries are read.
+            Defaults to None (any, the same for every row).
 
     Example:
         >>> spec = ChannelSpec.load('scalenet50')
@@ -46,7 +50,10 @@ class ChannelSpec:
         88
     """
 
-    def __init__(self, rows: Rows, meta: Optional[dict] = None):
+    def __init__(self,
+                 rows: Rows,
+                 meta: Optional[dict] = None,
+                 num_scales: Optional[int] = None):
         if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
             raise TypeError(f'a channel spec is a list of rows, got {rows!r}')
         if len(rows) == 0:
@@ -56,6 +63,11 @@ class ChannelSpec:
             if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
                 raise TypeError(f'block {k}: a row is [C_1, ..., C_L, side], '
                                 f'got {row!r}')
+            if num_scales is not None and len(row) != num_scales + 1:
+                raise ValueError(
+                    f'block {k}: row {list(row)} has {len(row)} entries, but '
+                    f'with {num_scales} pooling factors a row is [C_1, ..., '
+                    f'C_{num_scales}, side]: {num_scales + 1} entries')
             if len(row) < 2:
                 raise ValueError(f'block {k}: a row needs at least one '
                                  f'channel count and the side, got {list(row)}')
@@ -83,11 +95,14 @@ class ChannelSpec:
 
     # ------------------------------------------------------------ loading
     @classmethod
-    def load(cls, structure: StructureLike) -> 'ChannelSpec':
+    def load(cls,
+             structure: StructureLike,
+             num_scales: Optional[int] = None) -> 'ChannelSpec':
         """Build a spec from a structure name, a JSON path, rows or a spec.
 
         A JSON file holds either the rows (the authors' format) or a dict
         ``{"rows": [...], "meta": {...}}`` as written by :meth:`dump`.
+        ``num_scales``: see the class.
         """
         if isinstance(structure, ChannelSpec):
             return structure
@@ -111,9 +126,9 @@ class ChannelSpec:
                 if 'rows' not in data:
                     raise ValueError(f'{path}: a spec dict needs a "rows" '
                                      f'entry, got keys {sorted(data)}')
-                return cls(data['rows'], data.get('meta'))
-            return cls(data, dict(source=path))
-        return cls(structure)
+                return cls(data['rows'], data.get('meta'), num_scales)
+            return cls(data, dict(source=path), num_scales)
+        return cls(structure, num_scales=num_scales)
 
     @classmethod
     def seed(cls, stage_blocks: Sequence[int], widths: Sequence[int],

@@ -145,7 +145,7 @@ class ScaleNet(ResidualBackbone):
             return ChannelSpec.even(self.stage_blocks, widths, sides,
                                     self.pool_factors, 1.0,
                                     self.sa_downsample)
-        spec = ChannelSpec.load(structure)
+        spec = ChannelSpec.load(structure, num_scales=len(self.pool_factors))
         spec.check_layout(self.stage_blocks, sides, len(self.pool_factors),
                           arch)
         return spec

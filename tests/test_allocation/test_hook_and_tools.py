@@ -4,6 +4,7 @@ and a 2-process run (the pipeline around them: tests/test_study)."""
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -160,8 +161,8 @@ def test_config_without_scalenet_is_refused(tmp_path):
 def test_impossible_budget_in_the_hook(tmp_path):
     runner = Runner.from_cfg(
         small_seed_cfg(tmp_path, budget_ratio=1e-6))
-    with pytest.raises(ValueError, match='neuron allocation failed: block 0:'
-                       ' budget'):
+    with pytest.raises(RuntimeError, match='neuron allocation failed on rank '
+                       '0: AllocationError: block 0: budget'):
         runner.train()
     assert not (tmp_path / 'allocated_spec.json').exists()
 
@@ -187,15 +188,34 @@ def test_plot_tool_names_a_bad_spec(tmp_path):
 
 DIST_SCRIPT = """
 import json, os, sys
+import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 import mmscalenet
+from mmscalenet.allocation import find_scalenet
 from mmscalenet.apis import finish_distributed, init_cpu_distributed
 from mmscalenet.engine import NeuronAllocationHook
+
+
+class ScrambleGammasOnRank1(Hook):
+    # Runs before the allocation hook (LOW): if rank 1 allocated from its
+    # own model, its result would differ from rank 0's.
+    priority = 'HIGH'
+
+    def after_train(self, runner):
+        if os.environ['RANK'] == '1':
+            g = torch.Generator().manual_seed(1)
+            for m in find_scalenet(runner.model).modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.data = torch.rand(m.weight.shape, generator=g)
+
+
 cfg = Config.fromfile(sys.argv[1])
 cfg.launcher = 'pytorch'
 init_cpu_distributed(cfg, 'pytorch')
 runner = Runner.from_cfg(cfg)
+runner.register_hook(ScrambleGammasOnRank1())
 runner.train()
 hook = [h for h in runner.hooks if isinstance(h, NeuronAllocationHook)][0]
 rank = os.environ['RANK']
@@ -227,6 +247,67 @@ def test_two_process_gloo_run_agrees(tmp_path):
     assert ChannelSpec.load(str(work / 'allocated_spec.json')).rows() == rank0
     # One rank wrote, once.
     assert not (work / 'allocated_spec_1.json').exists()
+    # The agreed result is rank 0's: the offline allocation of the saved
+    # checkpoint (rank 0's weights) gives it, rank 1's scrambled gammas
+    # would not.
+    single = run_python('tools/allocate.py', str(config),
+                        str(work / 'epoch_1.pth'), '--out',
+                        str(tmp_path / 'single'))
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert ChannelSpec.load(str(tmp_path / 'single' /
+                                'allocated_spec.json')).rows() == rank0
+
+
+FAILING_RANK_SCRIPT = """
+import os, sys
+from types import SimpleNamespace
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+import mmscalenet
+from mmscalenet import CifarScaleNet
+from mmscalenet.engine import NeuronAllocationHook
+rank, out = os.environ['RANK'], sys.argv[1]
+dist.init_process_group('gloo')
+runner = SimpleNamespace(
+    model=CifarScaleNet(38, structure='seed'), work_dir=out, epoch=1, iter=1,
+    cfg=Config(dict()), logger=MMLogger.get_instance('failing'))
+# Rank 0 cannot write: its out_dir lies under a file.
+hook = NeuronAllocationHook(out_dir=os.path.join(out, 'a_file', 'sub'))
+try:
+    hook.allocate(runner)
+    message = 'no error'
+except RuntimeError as e:
+    message = str(e)
+with open(os.path.join(out, f'rank{rank}.txt'), 'w') as f:
+    f.write(message)
+dist.destroy_process_group()
+"""
+
+
+def test_a_failure_on_rank_0_ends_every_rank_with_its_reason(tmp_path):
+    # Two gloo ranks started by the test itself: no launcher that would
+    # stop the others when one fails.
+    (tmp_path / 'a_file').write_text('')
+    script = tmp_path / 'failing_rank.py'
+    script.write_text(FAILING_RANK_SCRIPT)
+    port = free_port()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path)], cwd=REPO,
+            env=dict(os.environ, RANK=str(rank), WORLD_SIZE='2',
+                     MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
+                     OMP_NUM_THREADS='1'),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for rank in (0, 1)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)  # a hang fails here
+        assert proc.returncode == 0, err.decode()[-3000:]
+    messages = [(tmp_path / f'rank{r}.txt').read_text() for r in (0, 1)]
+    assert messages[0] == messages[1]
+    assert messages[0].startswith('neuron allocation failed on rank 0: '
+                                  'NotADirectoryError')
 
 
 @pytest.mark.slow

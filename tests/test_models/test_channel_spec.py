@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from mmscalenet.models import STRUCTURE_NAMES, ChannelSpec
+from mmscalenet.models import STRUCTURE_NAMES, ChannelSpec, ScaleNet
 from mmscalenet.models.sa_geometry import conv3x3_macs, neuron_macs
 
 BLOCKS = {
@@ -112,3 +112,16 @@ def test_even_spec_is_the_largest_within_budget():
         56 * 56 + 28 * 28 + 14 * 14 + 8 * 8)
     with pytest.raises(ValueError, match='budget_ratio 0.001'):
         ChannelSpec.even((1, ), (64, ), (56, ), factors, budget_ratio=0.001)
+
+
+def test_rows_one_entry_short_name_both_lengths():
+    # The authors' rows without the side: the last count would be read as
+    # the side; with the network's pooling factors the length is refused.
+    rows = [[61, 11, 7, 0]] * 16
+    with pytest.raises(ValueError, match=r'block 0: row \[61, 11, 7, 0\] has '
+                       r'4 entries, but with 4 pooling factors a row is '
+                       r'\[C_1, ..., C_4, side\]: 5 entries'):
+        ScaleNet(50, structure=rows)
+    with pytest.raises(ValueError, match='has 4 entries'):
+        ChannelSpec.load(rows, num_scales=4)
+    assert ChannelSpec.load([[61, 11, 7, 56]], num_scales=3).sides == (56, )

@@ -244,7 +244,8 @@ def test_depth_structure_mismatch_is_an_error():
         ScaleNet(101, 'scalenet50')
     with pytest.raises(KeyError, match='invalid depth 34'):
         ScaleNet(34)
-    with pytest.raises(ValueError, match='scales per block .* 3 pooling'):
+    with pytest.raises(ValueError, match='has 5 entries, but with 3 pooling '
+                       'factors a row is'):
         ScaleNet(50, 'scalenet50', pool_factors=(1, 2, 4))
     with pytest.raises(ValueError, match=r'out_indices \(4,\)'):
         ScaleNet(50, out_indices=(4, ))

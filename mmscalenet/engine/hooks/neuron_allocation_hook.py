@@ -3,7 +3,7 @@
 import os.path as osp
 from typing import Optional
 
-from mmengine.dist import barrier, broadcast_object_list, is_main_process
+from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 
 from ...allocation import allocate_from_model
@@ -79,7 +79,12 @@ class NeuronAllocationHook(Hook):
             self.allocate(runner)
 
     def allocate(self, runner) -> None:
-        """Compute on rank 0, agree on every rank, write on rank 0."""
+        """Compute and write on rank 0, then agree on every rank.
+
+        Whatever goes wrong on rank 0 (the allocation itself, an error of
+        any type, or writing the files) is broadcast, and every rank raises
+        the same ``RuntimeError``; no rank is left waiting for the others.
+        """
         payload = [None]
         if is_main_process():
             try:
@@ -91,25 +96,26 @@ class NeuronAllocationHook(Hook):
                         source=f'{osp.abspath(runner.work_dir)} at epoch '
                         f'{runner.epoch}, iteration {runner.iter}',
                         seed_config=getattr(runner.cfg, 'filename', None)))
-                payload = [('ok', result)]
-            except ValueError as e:
-                payload = [('error', str(e))]
+                paths = write_allocation(
+                    result.spec,
+                    self.out_dir or runner.work_dir,
+                    seed_cfg=runner.cfg,
+                    spec_name=self.spec_name,
+                    plot=self.plot,
+                    title=f'budget ratio {self.budget_ratio}, b = {self.b}')
+                payload = [('ok', result, paths)]
+            except Exception as e:  # every rank must hear of any failure
+                payload = [('error', f'{type(e).__name__}: {e}', None)]
         broadcast_object_list(payload, src=0)
-        status, result = payload[0]
+        status, result, paths = payload[0]
         if status == 'error':
-            raise ValueError(f'neuron allocation failed: {result}')
+            raise RuntimeError(f'neuron allocation failed on rank 0: '
+                               f'{result}')
         self.result = result
         if is_main_process():
-            self.paths = write_allocation(
-                result.spec,
-                self.out_dir or runner.work_dir,
-                seed_cfg=runner.cfg,
-                spec_name=self.spec_name,
-                plot=self.plot,
-                title=f'budget ratio {self.budget_ratio}, b = {self.b}')
+            self.paths = paths
             runner.logger.info('neuron allocation:\n' + result.report())
             runner.logger.info('wrote ' + ', '.join(
-                f'{k}: {v}' for k, v in self.paths.items()))
+                f'{k}: {v}' for k, v in paths.items()))
         else:
             self.paths = {}
-        barrier()
