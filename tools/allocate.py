@@ -21,8 +21,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmscalenet  # noqa: F401
 from mmscalenet.allocation import (AllocationError, allocate_from_model,
-                                   even_allocation, find_scalenet)
-from mmscalenet.allocation.seed_net import sa_blocks
+                                   even_allocation_of_model)
 from mmscalenet.allocation.writer import write_allocation
 from mmscalenet.apis import add_cfg_options, config_scope
 
@@ -83,12 +82,7 @@ def main():
         source=osp.abspath(args.checkpoint))
     try:
         if args.even:
-            backbone = find_scalenet(model)
-            blocks = sa_blocks(backbone)
-            spec = even_allocation([b.planes for b in blocks],
-                                   [b.conv2.side for b in blocks],
-                                   backbone.pool_factors, args.budget_ratio,
-                                   blocks[0].conv2.downsample)
+            spec = even_allocation_of_model(model, args.budget_ratio)
             spec.meta.update(seed_config=meta['seed_config'])
             name = 'even_spec.json'
         else:

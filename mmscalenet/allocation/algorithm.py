@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from ..models.channel_spec import ChannelSpec
-from ..models.sa_geometry import conv3x3_macs, neuron_macs
+from ..models.sa_geometry import block_budget, block_neuron_costs
 
 
 class AllocationError(ValueError):
@@ -117,15 +117,6 @@ def allocate_block(importance: Sequence[Sequence[float]],
     return BlockAllocation([sorted(k) for k in kept], int(used), budget)
 
 
-def block_costs(width: int, side: int, pool_factors: Sequence[int],
-                downsample: str = 'max') -> List[int]:
-    """MACs of one neuron at each scale of a block."""
-    return [
-        neuron_macs(width, side, i, f, downsample)
-        for i, f in enumerate(pool_factors)
-    ]
-
-
 def allocate_neurons(importance: Sequence[Sequence[Sequence[float]]],
                      widths: Sequence[int],
                      sides: Sequence[int],
@@ -160,8 +151,8 @@ def allocate_neurons(importance: Sequence[Sequence[Sequence[float]]],
         blocks.append(
             allocate_block(
                 values,
-                block_costs(width, side, pool_factors, downsample),
-                budget_ratio * conv3x3_macs(width, width, side),
+                block_neuron_costs(width, side, pool_factors, downsample),
+                block_budget(width, side, budget_ratio),
                 b=b,
                 block=k))
     meta = dict(

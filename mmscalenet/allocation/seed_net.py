@@ -5,8 +5,9 @@ from typing import List
 
 import torch.nn as nn
 
-from ..models import ScaleNet, SABottleneck
-from .algorithm import AllocationError, AllocationResult, allocate_neurons
+from ..models import ChannelSpec, SABottleneck, ScaleNet
+from .algorithm import (AllocationError, AllocationResult, allocate_neurons,
+                        even_allocation)
 
 
 def find_scalenet(model: nn.Module) -> ScaleNet:
@@ -45,19 +46,35 @@ def seed_importance(backbone: ScaleNet) -> List[List[List[float]]]:
     return importance
 
 
+def sa_layout(backbone: ScaleNet) -> dict:
+    """What the allocation needs to know of a ScaleNet's SA blocks: per
+    block the input width (the replaced 3x3 conv's) and the reference side,
+    and the network's pooling factors and downsampling."""
+    blocks = sa_blocks(backbone)
+    return dict(
+        widths=[blk.planes for blk in blocks],
+        sides=[blk.conv2.side for blk in blocks],
+        pool_factors=backbone.pool_factors,
+        downsample=blocks[0].conv2.downsample)
+
+
 def allocate_from_model(model: nn.Module,
                         budget_ratio: float = 1.0,
                         b: float = 0.0,
                         meta: dict = None) -> AllocationResult:
     """Run the allocation on the seed ScaleNet inside ``model``."""
     backbone = find_scalenet(model)
-    blocks = sa_blocks(backbone)
     return allocate_neurons(
         seed_importance(backbone),
-        widths=[blk.planes for blk in blocks],
-        sides=[blk.conv2.side for blk in blocks],
-        pool_factors=backbone.pool_factors,
         budget_ratio=budget_ratio,
         b=b,
-        downsample=blocks[0].conv2.downsample,
-        meta=meta)
+        meta=meta,
+        **sa_layout(backbone))
+
+
+def even_allocation_of_model(model: nn.Module,
+                             budget_ratio: float = 1.0) -> ChannelSpec:
+    """The even allocation at the same budgets for the ScaleNet inside
+    ``model`` (no weights needed)."""
+    return even_allocation(
+        budget_ratio=budget_ratio, **sa_layout(find_scalenet(model)))

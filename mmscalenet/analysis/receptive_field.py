@@ -16,6 +16,7 @@ from typing import List, Tuple
 import torch.nn as nn
 
 from ..models import SABlock
+from ..models.sa_geometry import downsamples_by_conv, pool_window
 
 
 def _conv_growth(conv: nn.Conv2d, jump: int) -> Tuple[int, int]:
@@ -27,11 +28,15 @@ def _sa_growths(sa: SABlock, jump: int) -> List[int]:
     growths = []
     for i in sa.scales:
         factor, conv = sa.pool_factors[i], sa.convs[str(i)]
-        if sa.downsample in ('conv', 'dilated_conv'):
+        if downsamples_by_conv(sa.downsample):
             growths.append(_conv_growth(conv, jump)[0])
         else:
-            pooled = (factor - 1) * jump
-            growths.append(pooled + _conv_growth(conv, jump * factor)[0])
+            # The pooling window at the block's reference side (a map
+            # smaller than the factor is pooled whole).
+            window = factor if sa.side is None else pool_window(
+                sa.side, factor)
+            growths.append((window - 1) * jump +
+                           _conv_growth(conv, jump * window)[0])
     return growths
 
 

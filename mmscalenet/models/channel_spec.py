@@ -6,7 +6,7 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
-from .sa_geometry import conv3x3_macs, neuron_macs
+from .sa_geometry import block_budget, block_neuron_costs
 
 STRUCTURE_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'structures')
 #: The authors' learned allocations, shipped as package data.
@@ -162,11 +162,9 @@ class ChannelSpec:
         """
         rows = []
         for n, width, side in zip(stage_blocks, widths, sides):
-            budget = budget_ratio * conv3x3_macs(width, width, side)
             per_c = sum(
-                neuron_macs(width, side, i, f, downsample)
-                for i, f in enumerate(pool_factors))
-            c = int(budget // per_c)
+                block_neuron_costs(width, side, pool_factors, downsample))
+            c = int(block_budget(width, side, budget_ratio) // per_c)
             if c < 1:
                 raise ValueError(
                     f'budget_ratio {budget_ratio} leaves no channel for the '

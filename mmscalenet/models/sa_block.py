@@ -13,8 +13,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..registry import register_model
 from .pooling import in_eager_inference, max_pool_tiled
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
-                          check_downsample, downsampled_size, kernel_size,
-                          pool_window, upsample_is_nearest)
+                          check_downsample, downsampled_size,
+                          downsamples_by_conv, pool_window,
+                          scale_conv_geometry, upsample_is_nearest)
 
 
 @register_model
@@ -101,9 +102,6 @@ class SABlock(BaseModule):
         self.side = side
         self.upsample_mode = upsample_mode
         self.downsample = check_downsample(downsample)
-        strided_conv = downsample in ('conv', 'dilated_conv')
-        dilation = 2 if downsample == 'dilated_conv' else 1
-
         #: Indices of the present scales, in concatenation order.
         self.scales: List[int] = [
             i for i, c in enumerate(out_channels) if c > 0
@@ -115,18 +113,12 @@ class SABlock(BaseModule):
         self._nearest: Dict[int, Optional[bool]] = {}
         for i in self.scales:
             factor = self.pool_factors[i]
-            k = 3 if side is None else kernel_size(side, i)
-            stride = factor if strided_conv else 1
-            d = dilation if strided_conv and factor > 1 else 1
             self.convs[str(i)] = build_conv_layer(
                 conv_cfg,
                 in_channels,
                 out_channels[i],
-                kernel_size=k,
-                stride=stride,
-                padding=d * (k // 2),
-                dilation=d,
-                bias=False)
+                bias=False,
+                **scale_conv_geometry(side, i, factor, self.downsample))
             self.norms[str(i)] = build_norm_layer(norm_cfg, out_channels[i])[1]
             self._nearest[i] = self._fixed_upsampling(factor)
 
@@ -148,7 +140,7 @@ class SABlock(BaseModule):
         map already max-pooled by ``g`` (floor mode, map at least ``factor``
         in both dimensions), which reads ``g**2`` times less data.
         """
-        if factor == 1 or self.downsample in ('conv', 'dilated_conv'):
+        if factor == 1 or downsamples_by_conv(self.downsample):
             return x
         h, w = x.shape[-2:]
         src, step = x, factor

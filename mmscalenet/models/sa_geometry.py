@@ -21,7 +21,7 @@ Conventions follow the authors' released model (see the README):
 * Upsampling is nearest where the input size is an integer multiple of the
   pooled size in both dimensions, otherwise bilinear (``align_corners=False``).
 """
-from typing import Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 #: Pooling factors of the ImageNet ScaleNets (7, not 8: the last stage is 7x7).
 IMAGENET_POOL_FACTORS = (1, 2, 4, 7)
@@ -43,6 +43,36 @@ def check_downsample(downsample: str) -> str:
     return downsample
 
 
+def downsamples_by_conv(downsample: str) -> bool:
+    """Whether a scale downsamples with its own strided conv (Table 8's
+    ``'conv'`` and ``'dilated_conv'``) rather than pooling before it."""
+    return check_downsample(downsample) in ('conv', 'dilated_conv')
+
+
+def scale_conv_geometry(side: Optional[int], scale_index: int, factor: int,
+                        downsample: str = 'max') -> Dict[str, int]:
+    """Kernel size, stride, dilation and padding of the conv of one scale.
+
+    The kernel follows :func:`kernel_size` (3 where ``side`` is None). A
+    pooled scale convolves the pooled map with stride 1; a conv-downsampled
+    scale (factor > 1) has stride ``factor`` and, for ``'dilated_conv'``,
+    dilation 2; the padding keeps the map's size up to the stride.
+
+    Example:
+        >>> scale_conv_geometry(56, 1, 2, 'dilated_conv')
+        {'kernel_size': 3, 'stride': 2, 'dilation': 2, 'padding': 2}
+    """
+    k = 3 if side is None else kernel_size(side, scale_index)
+    strided = downsamples_by_conv(downsample) and factor > 1
+    stride = factor if strided else 1
+    dilation = 2 if strided and downsample == 'dilated_conv' else 1
+    return dict(
+        kernel_size=k,
+        stride=stride,
+        dilation=dilation,
+        padding=dilation * (k // 2))
+
+
 def pool_window(size: int, factor: int) -> int:
     """Window (and stride) that downsamples ``size`` by ``factor``.
 
@@ -61,7 +91,7 @@ def downsampled_size(size: int, factor: int, downsample: str = 'max') -> int:
     """
     if factor == 1:
         return size
-    if check_downsample(downsample) in ('max', 'avg'):
+    if not downsamples_by_conv(downsample):
         return size // pool_window(size, factor)
     return -(-size // factor)
 
@@ -100,3 +130,21 @@ def neuron_macs(in_channels: int, side: int, scale_index: int, factor: int,
 def conv3x3_macs(in_channels: int, out_channels: int, side: int) -> int:
     """MACs of the ResNet 3x3 conv an SA block replaces, output ``side``."""
     return 9 * in_channels * out_channels * side * side
+
+
+def block_neuron_costs(in_channels: int, side: int,
+                       pool_factors: Sequence[int],
+                       downsample: str = 'max') -> List[int]:
+    """:func:`neuron_macs` of every scale of a block: the costs ``O_kl``
+    the allocation weighs and the even allocation divides its budget by."""
+    return [
+        neuron_macs(in_channels, side, i, f, downsample)
+        for i, f in enumerate(pool_factors)
+    ]
+
+
+def block_budget(in_channels: int, side: int,
+                 budget_ratio: float = 1.0) -> float:
+    """The MACs budget ``O_k`` of a block: ``budget_ratio`` times the ResNet
+    3x3 conv (``in_channels`` to ``in_channels``) it replaces."""
+    return budget_ratio * conv3x3_macs(in_channels, in_channels, side)
