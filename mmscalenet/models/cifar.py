@@ -8,23 +8,26 @@ and 10 give the 38-, 56- and 101-layer nets, as the paper states (its
 ``9n + 2`` count would give 92 layers for n = 10; the names follow the
 paper's, the block counts its stated n).
 """
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from ..registry import register_model
-from .residual import DEFAULT_INIT_CFG, Bottleneck, ResidualBackbone
+from .residual import Bottleneck, ResidualBackbone
 from .sa_geometry import CIFAR_POOL_FACTORS
-from .scalenet import ScaleNet
+from .scalenet import SABottleneck, ScaleNet
 
-CIFAR_ARCH_SETTINGS = {38: (4, 4, 4), 56: (6, 6, 6), 101: (10, 10, 10)}
+#: Blocks per stage of the CIFAR nets, by depth.
+CIFAR_STAGE_BLOCKS = {38: (4, 4, 4), 56: (6, 6, 6), 101: (10, 10, 10)}
 
 
 class CifarStemMixin:
-    """The CIFAR stem: one 3x3 conv, norm and ReLU, no pooling."""
+    """The CIFAR stem, as mmpretrain's ``ResNet_CIFAR``: one 3x3 conv and
+    its norm (then the ReLU), no pooling. Overrides
+    :meth:`ResidualBackbone._make_stem_layer` only."""
 
-    def build_stem(self, in_channels: int, stem_channels: int) -> None:
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         self.conv1 = build_conv_layer(
             self.conv_cfg,
             in_channels,
@@ -35,9 +38,7 @@ class CifarStemMixin:
         self.norm1_name, norm1 = build_norm_layer(
             self.norm_cfg, stem_channels, postfix=1)
         self.add_module(self.norm1_name, norm1)
-
-    def forward_stem(self, x):
-        return ResidualBackbone.forward_stem(self, x)
+        self.maxpool = nn.Identity()
 
 
 @register_model
@@ -56,7 +57,10 @@ class CifarScaleNet(CifarStemMixin, ScaleNet):
         [(1, 256, 8, 8)]
     """
 
-    arch_settings = CIFAR_ARCH_SETTINGS
+    arch_settings = {
+        depth: (SABottleneck, blocks)
+        for depth, blocks in CIFAR_STAGE_BLOCKS.items()
+    }
     stem_stride = 1
     default_structure = 'even'
 
@@ -85,73 +89,53 @@ class CifarResNet(CifarStemMixin, ResidualBackbone):
     """The bottleneck ResNet baseline of the CIFAR ScaleNets.
 
     Stride-2 3x3 convs start stages 2 and 3; projection shortcuts where the
-    shape changes.
+    shape changes. Takes the arguments of :class:`ResidualBackbone` with
+    CIFAR defaults, and:
 
     Args:
         depth (int): 38, 56 or 101.
-        in_channels (int): Input channels. Defaults to 3.
-        stem_channels (int): Stem width. Defaults to 16.
-        base_channels (int): First-stage bottleneck width. Defaults to 16.
         widen_factor (float): Multiplies every stage's bottleneck width
             (rounded to the nearest integer), to compare with a ScaleNet at
             equal whole-network MACs. Defaults to 1.0.
+        stem_channels (int): Stem width. Defaults to 16.
+        base_channels (int): First-stage bottleneck width. Defaults to 16.
         out_indices (Sequence[int]): Stages to output. Defaults to (2, ).
-        frozen_stages (int): See :class:`ScaleNet`. Defaults to -1.
-        conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
-        norm_eval (bool): See :class:`ScaleNet`. Defaults to False.
-        with_cp (bool): Gradient checkpointing. Defaults to False.
-        zero_init_residual (bool): Defaults to False.
-        init_cfg (dict or list[dict], optional): Initialization config.
+        **kwargs: The other arguments of :class:`ResidualBackbone`.
 
     Example:
         >>> import torch
         >>> model = CifarResNet(depth=38)
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 32, 32))]
         [(1, 256, 8, 8)]
+        >>> CifarResNet(depth=38, widen_factor=1.1).feat_dim
+        280
     """
 
-    arch_settings = CIFAR_ARCH_SETTINGS
-    block = Bottleneck
+    arch_settings = {
+        depth: (Bottleneck, blocks)
+        for depth, blocks in CIFAR_STAGE_BLOCKS.items()
+    }
+    stem_stride = 1
     #: Input side the net is designed for (tools use it as default input).
     reference_size = 32
 
     def __init__(self,
                  depth: int,
-                 in_channels: int = 3,
+                 widen_factor: float = 1.0,
                  stem_channels: int = 16,
                  base_channels: int = 16,
-                 widen_factor: float = 1.0,
                  out_indices: Sequence[int] = (2, ),
-                 frozen_stages: int = -1,
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN', requires_grad=True),
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 zero_init_residual: bool = False,
-                 init_cfg=DEFAULT_INIT_CFG):
-        if depth not in self.arch_settings:
-            raise KeyError(f'invalid depth {depth} for CifarResNet, choose '
-                           f'from {sorted(self.arch_settings)}')
+                 **kwargs):
         if not widen_factor > 0:
             raise ValueError(f'widen_factor must be positive, got '
                              f'{widen_factor}')
-        stage_blocks = self.arch_settings[depth]
+        self.widen_factor = widen_factor
         super().__init__(
-            num_stages=len(stage_blocks),
+            depth,
+            stem_channels=stem_channels,
+            base_channels=base_channels,
             out_indices=out_indices,
-            frozen_stages=frozen_stages,
-            norm_eval=norm_eval,
-            zero_init_residual=zero_init_residual,
-            init_cfg=init_cfg)
-        self.depth = depth
-        self.conv_cfg = conv_cfg
-        self.norm_cfg = norm_cfg
-        self.relu = nn.ReLU(inplace=True)
-        self.build_stem(in_channels, stem_channels)
-        widths = [
-            max(1, round(base_channels * 2**i * widen_factor))
-            for i in range(len(stage_blocks))
-        ]
-        self.make_stages(stem_channels, stage_blocks, widths, with_cp)
-        self._freeze_stages()
+            **kwargs)
+
+    def stage_width(self, stage: int) -> int:
+        return max(1, round(super().stage_width(stage) * self.widen_factor))

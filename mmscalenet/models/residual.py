@@ -1,6 +1,14 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Bottleneck blocks and the stage machinery shared by ScaleNet and ResNet."""
-from typing import Callable, Optional, Sequence
+"""The bottleneck block and the residual backbone ScaleNet and the CIFAR
+ResNet share, in mmdet's ``ResNet`` shape.
+
+:class:`ResidualBackbone` owns every setting; a subclass names its blocks
+in ``arch_settings = {depth: (block, stage_blocks)}`` and overrides one
+method for what differs: :meth:`~ResidualBackbone._make_stem_layer` (the
+CIFAR stem), :meth:`~ResidualBackbone.make_res_layer` (ScaleNet's SA blocks)
+or :meth:`~ResidualBackbone.stage_width` (a widened ResNet).
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -9,13 +17,15 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .pooling import max_pool_tiled
-from .sa_block import SABlock
-from .sa_geometry import IMAGENET_POOL_FACTORS, pool_window
+from .pooling import StemMaxPool
 
 
 class Bottleneck(BaseModule):
     """ResNet bottleneck (1x1, 3x3, 1x1), stride on the 3x3 conv.
+
+    The layer between the 1x1 convs is built by :meth:`build_conv2`, which
+    receives ``conv2_args``: a subclass replaces that layer by overriding
+    the method and passing its settings there (see ``SABottleneck``).
 
     Args:
         in_channels (int): Input channels.
@@ -28,7 +38,15 @@ class Bottleneck(BaseModule):
             Defaults to False.
         conv_cfg (dict, optional): Conv layer config. Defaults to None.
         norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
+        conv2_args (dict, optional): Keyword arguments of
+            :meth:`build_conv2`. Defaults to None (none).
         init_cfg (dict, optional): Initialization config. Defaults to None.
+
+    Example:
+        >>> import torch
+        >>> block = Bottleneck(64, 16)
+        >>> block(torch.rand(1, 64, 8, 8)).shape
+        torch.Size([1, 64, 8, 8])
     """
 
     expansion = 4
@@ -44,6 +62,7 @@ class Bottleneck(BaseModule):
                  with_cp: bool = False,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
+                 conv2_args: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(init_cfg)
         self.in_channels = in_channels
@@ -56,7 +75,7 @@ class Bottleneck(BaseModule):
             conv_cfg, in_channels, planes, kernel_size=1, bias=False)
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
         self.add_module(self.norm1_name, norm1)
-        mid_channels = self.build_conv2()
+        mid_channels = self.build_conv2(**(conv2_args or {}))
         self.conv3 = build_conv_layer(
             conv_cfg,
             mid_channels,
@@ -78,7 +97,8 @@ class Bottleneck(BaseModule):
         return getattr(self, self.norm3_name)
 
     def build_conv2(self) -> int:
-        """Build the spatial layer(s) between the 1x1 convs.
+        """Build the spatial layer(s) between the 1x1 convs (called by
+        ``__init__`` with ``conv2_args``, after ``conv1``).
 
         Returns:
             int: Channels they output.
@@ -121,95 +141,136 @@ class Bottleneck(BaseModule):
         return self.relu(out)
 
 
-class SABottleneck(Bottleneck):
-    """Bottleneck whose 3x3 conv is an :class:`SABlock`.
-
-    The stride moves out of the 3x3 conv into a 2x2 max pool of the block's
-    input, seen by the main path and the shortcut alike (a map of side 1 is
-    kept as it is).
-
-    Args:
-        sa_channels (Sequence[int]): Output channels of each scale.
-        side (int): Reference side of the block's map (see
-            :class:`SABlock`).
-        pool_factors (Sequence[int]): Pooling factor of each scale.
-            Defaults to (1, 2, 4, 7).
-        upsample_mode (str): See :class:`SABlock`. Defaults to ``'auto'``.
-        sa_downsample (str): Downsampling inside the SA block, see
-            :class:`SABlock`. Defaults to ``'max'``.
-        **kwargs: Arguments of :class:`Bottleneck`.
-    """
-
-    strided_shortcut = False
-
-    def __init__(self,
-                 *args,
-                 sa_channels: Sequence[int],
-                 side: int,
-                 pool_factors: Sequence[int] = IMAGENET_POOL_FACTORS,
-                 upsample_mode: str = 'auto',
-                 sa_downsample: str = 'max',
-                 **kwargs):
-        self.sa_cfg = dict(
-            out_channels=list(sa_channels),
-            pool_factors=pool_factors,
-            side=side,
-            upsample_mode=upsample_mode,
-            downsample=sa_downsample)
-        super().__init__(*args, **kwargs)
-
-    def build_conv2(self) -> int:
-        self.conv2 = SABlock(
-            self.planes,
-            conv_cfg=self.conv_cfg,
-            norm_cfg=self.norm_cfg,
-            **self.sa_cfg)
-        return sum(self.conv2.out_channels)
-
-    def forward_conv2(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv2(x)
-
-    def forward_input(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            return x
-        h, w = x.shape[-2:]
-        window = (pool_window(h, self.stride), pool_window(w, self.stride))
-        return max_pool_tiled(x, window)
+#: Default initialization: the authors' (normal, std sqrt(2 / (k*k*out)))
+#: for convs, weight 1 and bias 0 for norms.
+DEFAULT_INIT_CFG = [
+    dict(
+        type='Kaiming',
+        layer='Conv2d',
+        mode='fan_out',
+        nonlinearity='relu',
+        distribution='normal'),
+    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+]
 
 
 class ResidualBackbone(BaseModule):
     """Stages of bottleneck blocks behind a stem, with mmdet's conventions.
 
-    Subclasses build ``self.conv1``/``norm1`` (the stem) and the stages
-    ``layer1``, ``layer2``, ... listed in ``self.res_layers``; this class
-    gives them ``out_indices`` (tuple outputs), ``frozen_stages`` (the stem
-    and stages up to it in eval mode with no gradient) and ``norm_eval``.
+    The ImageNet stem (7x7 stride-2 conv, norm, ReLU, 3x3 stride-2 max
+    pool), then ``layer1``, ``layer2``, ... of ``arch_settings[depth]``:
+    the first block of every stage but the first has stride 2, a projection
+    shortcut goes where the shape changes. ``out_indices`` (tuple outputs),
+    ``frozen_stages`` (the stem and stages up to it in eval mode with no
+    gradient) and ``norm_eval`` as mmdet's ``ResNet``.
+
+    Args:
+        depth (int): A key of ``arch_settings``.
+        in_channels (int): Input image channels. Defaults to 3.
+        stem_channels (int): Stem output channels. Defaults to 64.
+        base_channels (int): Bottleneck width of the first stage; see
+            :meth:`stage_width`. Defaults to 64.
+        out_indices (Sequence[int]): Stages whose outputs are returned.
+            Defaults to (0, 1, 2, 3).
+        frozen_stages (int): Stages (and the stem, from 0 on) kept frozen;
+            -1 freezes nothing. Defaults to -1.
+        conv_cfg (dict, optional): Conv layer config. Defaults to None.
+        norm_cfg (dict): Norm layer config.
+            Defaults to ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): Keep norm layers in eval mode while training.
+            Defaults to False.
+        with_cp (bool): Gradient checkpointing in every block.
+            Defaults to False.
+        zero_init_residual (bool): Zero-init the last norm of every block.
+            Defaults to False.
+        init_cfg (dict or list[dict], optional): Initialization config.
+            Defaults to the authors' (Kaiming normal fan-out for convs).
     """
 
+    #: ``{depth: (block class, blocks per stage)}``, set by subclasses.
+    arch_settings: Dict[int, Tuple[Type[Bottleneck], Tuple[int, ...]]] = {}
+    #: Downsampling of the stem (input side / first stage side).
+    stem_stride = 4
+
     def __init__(self,
-                 num_stages: int,
-                 out_indices: Sequence[int],
+                 depth: int,
+                 in_channels: int = 3,
+                 stem_channels: int = 64,
+                 base_channels: int = 64,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
                  frozen_stages: int = -1,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
                  norm_eval: bool = False,
+                 with_cp: bool = False,
                  zero_init_residual: bool = False,
-                 init_cfg=None):
+                 init_cfg=DEFAULT_INIT_CFG):
+        self.block, self.stage_blocks = self.arch(depth)
         super().__init__(init_cfg)
+        num_stages = len(self.stage_blocks)
         if not all(-num_stages <= i < num_stages for i in out_indices):
             raise ValueError(f'out_indices {tuple(out_indices)} must be in '
                              f'[0, {num_stages})')
         if frozen_stages > num_stages:
             raise ValueError(f'frozen_stages {frozen_stages} must be at most '
                              f'the number of stages, {num_stages}')
+        self.depth = depth
         self.num_stages = num_stages
+        self.base_channels = base_channels
         self.out_indices = tuple(i % num_stages for i in out_indices)
         self.frozen_stages = frozen_stages
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
         self.norm_eval = norm_eval
+        self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
-        self.res_layers = []
+
+        self.relu = nn.ReLU(inplace=True)
+        self._make_stem_layer(in_channels, stem_channels)
+        self.res_layers: List[str] = []
+        channels = stem_channels
+        for i, num_blocks in enumerate(self.stage_blocks):
+            planes = self.stage_width(i)
+            name = f'layer{i + 1}'
+            self.add_module(
+                name, self.make_res_layer(i, channels, planes, num_blocks))
+            self.res_layers.append(name)
+            channels = planes * self.block.expansion
+        self.feat_dim = channels
+        self._freeze_stages()
+
+    @classmethod
+    def arch(cls, depth: int) -> Tuple[Type[Bottleneck], Tuple[int, ...]]:
+        """``arch_settings[depth]``, or a ``KeyError`` naming the depths."""
+        if depth not in cls.arch_settings:
+            raise KeyError(f'invalid depth {depth} for {cls.__name__}, '
+                           f'choose from {sorted(cls.arch_settings)}')
+        return cls.arch_settings[depth]
+
+    def stage_width(self, stage: int) -> int:
+        """Bottleneck width of stage ``stage``: ``base_channels`` doubled
+        per stage."""
+        return self.base_channels * 2**stage
 
     @property
     def norm1(self) -> nn.Module:
         return getattr(self, self.norm1_name)
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        """7x7 stride-2 conv and norm (``conv1``, ``norm1``), then, after the
+        ReLU, a 3x3 stride-2 max pool (``maxpool``)."""
+        self.conv1 = build_conv_layer(
+            self.conv_cfg,
+            in_channels,
+            stem_channels,
+            kernel_size=7,
+            stride=2,
+            padding=3,
+            bias=False)
+        self.norm1_name, norm1 = build_norm_layer(
+            self.norm_cfg, stem_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self.maxpool = StemMaxPool()
 
     def make_shortcut(self, in_channels: int, out_channels: int,
                       stride: int) -> Optional[nn.Module]:
@@ -226,43 +287,44 @@ class ResidualBackbone(BaseModule):
                 bias=False),
             build_norm_layer(self.norm_cfg, out_channels)[1])
 
-    def make_stages(self,
-                    in_channels: int,
-                    stage_blocks: Sequence[int],
-                    widths: Sequence[int],
-                    with_cp: bool,
-                    block_args: Callable[[int, int], dict] = None) -> None:
-        """Add ``layer1``, ``layer2``, ... of ``self.block`` blocks.
+    def make_res_layer(self,
+                       stage: int,
+                       in_channels: int,
+                       planes: int,
+                       num_blocks: int,
+                       block_args: Optional[Sequence[dict]] = None
+                       ) -> Sequential:
+        """Stage ``stage``: ``num_blocks`` blocks of ``self.block``.
 
-        The first block of every stage but the first has stride 2; a
-        projection shortcut goes where the shape changes.
-        ``block_args(stage, index)`` gives each block's extra arguments.
+        Args:
+            stage (int): Index of the stage (0 for ``layer1``).
+            in_channels (int): Channels into the stage.
+            planes (int): Bottleneck width of its blocks.
+            num_blocks (int): Number of blocks.
+            block_args (Sequence[dict], optional): Extra keyword arguments
+                of each block. Defaults to None.
         """
-        for i, (num_blocks, width) in enumerate(zip(stage_blocks, widths)):
-            out_channels = width * self.block.expansion
-            blocks = []
-            for b in range(num_blocks):
-                stride = 2 if i > 0 and b == 0 else 1
-                shortcut_stride = stride if self.block.strided_shortcut else 1
-                blocks.append(
-                    self.block(
-                        in_channels,
-                        width,
-                        stride=stride,
-                        downsample=self.make_shortcut(
-                            in_channels, out_channels, shortcut_stride),
-                        with_cp=with_cp,
-                        conv_cfg=self.conv_cfg,
-                        norm_cfg=self.norm_cfg,
-                        **(block_args(i, b) if block_args else {})))
-                in_channels = out_channels
-            name = f'layer{i + 1}'
-            self.add_module(name, Sequential(*blocks))
-            self.res_layers.append(name)
-        self.feat_dim = in_channels
+        out_channels = planes * self.block.expansion
+        blocks = []
+        for b in range(num_blocks):
+            stride = 2 if stage > 0 and b == 0 else 1
+            shortcut_stride = stride if self.block.strided_shortcut else 1
+            blocks.append(
+                self.block(
+                    in_channels,
+                    planes,
+                    stride=stride,
+                    downsample=self.make_shortcut(in_channels, out_channels,
+                                                  shortcut_stride),
+                    with_cp=self.with_cp,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    **(block_args[b] if block_args else {})))
+            in_channels = out_channels
+        return Sequential(*blocks)
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.norm1(self.conv1(x)))
+        return self.maxpool(self.relu(self.norm1(self.conv1(x))))
 
     def forward(self, x: torch.Tensor) -> tuple:
         x = self.forward_stem(x)
@@ -273,13 +335,10 @@ class ResidualBackbone(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def stem_modules(self) -> list:
-        return [self.conv1, self.norm1]
-
     def _freeze_stages(self) -> None:
         frozen = []
         if self.frozen_stages >= 0:
-            frozen += self.stem_modules()
+            frozen += [self.conv1, self.norm1]
         frozen += [
             getattr(self, f'layer{i}')
             for i in range(1, self.frozen_stages + 1)
@@ -309,16 +368,3 @@ class ResidualBackbone(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
-
-
-#: Default initialization: the authors' (normal, std sqrt(2 / (k*k*out)))
-#: for convs, weight 1 and bias 0 for norms.
-DEFAULT_INIT_CFG = [
-    dict(
-        type='Kaiming',
-        layer='Conv2d',
-        mode='fan_out',
-        nonlinearity='relu',
-        distribution='normal'),
-    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
-]

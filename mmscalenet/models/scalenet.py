@@ -1,17 +1,82 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""ScaleNet backbones: ResNets whose 3x3 convs are SA blocks."""
+"""ScaleNet backbones: ResNets whose 3x3 convs are SA blocks, and their
+block."""
 import os.path as osp
 from typing import List, Optional, Sequence
 
-import torch.nn as nn
-from mmcv.cnn import build_conv_layer, build_norm_layer, fuse_conv_bn
+import torch
+from mmcv.cnn import fuse_conv_bn
 
 from ..registry import register_model
 from .channel_spec import ChannelSpec, StructureLike
-from .pooling import StemMaxPool
-from .residual import DEFAULT_INIT_CFG, ResidualBackbone, SABottleneck
+from .pooling import max_pool_tiled
+from .residual import Bottleneck, ResidualBackbone
 from .sa_block import SABlock
-from .sa_geometry import IMAGENET_POOL_FACTORS
+from .sa_geometry import IMAGENET_POOL_FACTORS, pool_window
+
+
+class SABottleneck(Bottleneck):
+    """Bottleneck whose 3x3 conv is an :class:`SABlock`.
+
+    The stride moves out of the 3x3 conv into a 2x2 max pool of the block's
+    input, seen by the main path and the shortcut alike (a map of side 1 is
+    kept as it is).
+
+    Args:
+        sa_channels (Sequence[int]): Output channels of each scale.
+        side (int): Reference side of the block's map (see
+            :class:`SABlock`).
+        pool_factors (Sequence[int]): Pooling factor of each scale.
+            Defaults to (1, 2, 4, 7).
+        upsample_mode (str): See :class:`SABlock`. Defaults to ``'auto'``.
+        sa_downsample (str): Downsampling inside the SA block, see
+            :class:`SABlock`. Defaults to ``'max'``.
+        **kwargs: Arguments of :class:`Bottleneck`.
+
+    Example:
+        >>> import torch
+        >>> block = SABottleneck(64, 16, sa_channels=[8, 4, 4, 4], side=8)
+        >>> block(torch.rand(1, 64, 8, 8)).shape
+        torch.Size([1, 64, 8, 8])
+    """
+
+    strided_shortcut = False
+
+    def __init__(self,
+                 *args,
+                 sa_channels: Sequence[int],
+                 side: int,
+                 pool_factors: Sequence[int] = IMAGENET_POOL_FACTORS,
+                 upsample_mode: str = 'auto',
+                 sa_downsample: str = 'max',
+                 **kwargs):
+        super().__init__(
+            *args,
+            conv2_args=dict(
+                out_channels=list(sa_channels),
+                pool_factors=pool_factors,
+                side=side,
+                upsample_mode=upsample_mode,
+                downsample=sa_downsample),
+            **kwargs)
+
+    def build_conv2(self, **sa_args) -> int:
+        self.conv2 = SABlock(
+            self.planes,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            **sa_args)
+        return sum(self.conv2.out_channels)
+
+    def forward_conv2(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(x)
+
+    def forward_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x
+        h, w = x.shape[-2:]
+        window = (pool_window(h, self.stride), pool_window(w, self.stride))
+        return max_pool_tiled(x, window)
 
 
 @register_model
@@ -21,6 +86,10 @@ class ScaleNet(ResidualBackbone):
     A ResNet whose every 3x3 conv is an :class:`SABlock`, with the stride of
     each stage moved into a 2x2 max pool of the first block's input. The
     channels of every scale of every block come from ``structure``.
+
+    The SA settings are ScaleNet's; every other argument is
+    :class:`ResidualBackbone`'s, and so is the network but for its blocks
+    (:meth:`make_res_layer`).
 
     Args:
         depth (int): Depth of the ResNet it starts from: 50, 101 or 152.
@@ -71,10 +140,11 @@ class ScaleNet(ResidualBackbone):
         (1, 2048, 1, 1)
     """
 
-    arch_settings = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-    block = SABottleneck
-    #: Downsampling of the stem (input side / first stage side).
-    stem_stride = 4
+    arch_settings = {
+        50: (SABottleneck, (3, 4, 6, 3)),
+        101: (SABottleneck, (3, 4, 23, 3)),
+        152: (SABottleneck, (3, 8, 36, 3)),
+    }
     #: Structure used when none is given (formatted with the depth).
     default_structure = 'scalenet{depth}'
 
@@ -82,91 +152,64 @@ class ScaleNet(ResidualBackbone):
                  depth: int,
                  structure: Optional[StructureLike] = None,
                  pool_factors: Sequence[int] = IMAGENET_POOL_FACTORS,
-                 in_channels: int = 3,
-                 stem_channels: int = 64,
-                 base_channels: int = 64,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN', requires_grad=True),
-                 norm_eval: bool = False,
                  upsample_mode: str = 'auto',
                  sa_downsample: str = 'max',
-                 with_cp: bool = False,
-                 zero_init_residual: bool = False,
                  reference_size: int = 224,
-                 init_cfg=DEFAULT_INIT_CFG):
-        if depth not in self.arch_settings:
-            raise KeyError(f'invalid depth {depth} for {type(self).__name__}'
-                           f', choose from {sorted(self.arch_settings)}')
-        self.stage_blocks = self.arch_settings[depth]
-        super().__init__(
-            num_stages=len(self.stage_blocks),
-            out_indices=out_indices,
-            frozen_stages=frozen_stages,
-            norm_eval=norm_eval,
-            zero_init_residual=zero_init_residual,
-            init_cfg=init_cfg)
-        self.depth = depth
-        self.conv_cfg = conv_cfg
-        self.norm_cfg = norm_cfg
-        self.with_cp = with_cp
+                 base_channels: int = 64,
+                 **kwargs):
+        # The SA settings and the spec first: make_res_layer, called by
+        # ResidualBackbone.__init__, reads them (mmdet's ResNeSt pattern).
+        _, stage_blocks = self.arch(depth)
         self.pool_factors = tuple(pool_factors)
+        self.upsample_mode = upsample_mode
         self.sa_downsample = sa_downsample
         self.reference_size = reference_size
-        widths = [base_channels * 2**i for i in range(self.num_stages)]
         side = reference_size // self.stem_stride
-        sides = [max(1, side // 2**i) for i in range(self.num_stages)]
-        self.spec = self.build_spec(structure, widths, sides)
+        self.sides = [max(1, side // 2**i) for i in range(len(stage_blocks))]
+        widths = [base_channels * 2**i for i in range(len(stage_blocks))]
+        self.spec = self.build_spec(structure, depth, stage_blocks, widths)
+        super().__init__(depth, base_channels=base_channels, **kwargs)
 
-        self.relu = nn.ReLU(inplace=True)
-        self.build_stem(in_channels, stem_channels)
-        rows = iter(self.spec.channels)
-        self.make_stages(
-            stem_channels, self.stage_blocks, widths, with_cp,
-            lambda stage, index: dict(
-                sa_channels=next(rows),
-                side=sides[stage],
-                pool_factors=self.pool_factors,
-                upsample_mode=upsample_mode,
-                sa_downsample=sa_downsample))
-        self._freeze_stages()
-
-    def build_spec(self, structure: Optional[StructureLike],
-                   widths: List[int], sides: List[int]) -> ChannelSpec:
+    def build_spec(self, structure: Optional[StructureLike], depth: int,
+                   stage_blocks: Sequence[int],
+                   widths: List[int]) -> ChannelSpec:
         """Resolve ``structure`` and check it against the layout."""
-        arch = f'{type(self).__name__}-{self.depth}'
+        arch = f'{type(self).__name__}-{depth}'
         if structure is None:
-            structure = self.default_structure.format(depth=self.depth)
+            structure = self.default_structure.format(depth=depth)
         if structure == 'seed':
-            return ChannelSpec.seed(self.stage_blocks, widths, sides,
+            return ChannelSpec.seed(stage_blocks, widths, self.sides,
                                     len(self.pool_factors))
         if structure == 'even':
-            return ChannelSpec.even(self.stage_blocks, widths, sides,
+            return ChannelSpec.even(stage_blocks, widths, self.sides,
                                     self.pool_factors, 1.0,
                                     self.sa_downsample)
         spec = ChannelSpec.load(structure, num_scales=len(self.pool_factors))
-        spec.check_layout(self.stage_blocks, sides, len(self.pool_factors),
+        spec.check_layout(stage_blocks, self.sides, len(self.pool_factors),
                           arch)
         return spec
 
-    def build_stem(self, in_channels: int, stem_channels: int) -> None:
-        """7x7 stride-2 conv, norm, ReLU, then 3x3 stride-2 max pool."""
-        self.conv1 = build_conv_layer(
-            self.conv_cfg,
+    def make_res_layer(self, stage: int, in_channels: int, planes: int,
+                       num_blocks: int):
+        """A stage of :class:`SABottleneck` blocks with the spec's channels
+        for each block."""
+        first = sum(self.stage_blocks[:stage])
+        rows = self.spec.channels[first:first + num_blocks]
+        return super().make_res_layer(
+            stage,
             in_channels,
-            stem_channels,
-            kernel_size=7,
-            stride=2,
-            padding=3,
-            bias=False)
-        self.norm1_name, norm1 = build_norm_layer(
-            self.norm_cfg, stem_channels, postfix=1)
-        self.add_module(self.norm1_name, norm1)
-        self.maxpool = StemMaxPool()
+            planes,
+            num_blocks,
+            block_args=[
+                dict(
+                    sa_channels=row,
+                    side=self.sides[stage],
+                    pool_factors=self.pool_factors,
+                    upsample_mode=self.upsample_mode,
+                    sa_downsample=self.sa_downsample) for row in rows
+            ])
 
-    def forward_stem(self, x):
-        return self.maxpool(super().forward_stem(x))
+
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Refuse a checkpoint whose tensors do not fit this net's shapes.
@@ -194,9 +237,10 @@ class ScaleNet(ResidualBackbone):
                     if len(mismatched) > 1 else '')
             raise ValueError(
                 f'the checkpoint does not fit {type(self).__name__}-'
-                f'{self.depth} with structure {source!r}: {key} has shape {list(got)} in the checkpoint but '
-                f'{list(want)} in the model{more}; was it saved from another '
-                f'depth or structure?')
+                f'{self.depth} with structure {source!r}: {key} has shape '
+                f'{list(got)} in the checkpoint but {list(want)} in the '
+                f'model{more}; was it saved from another depth or structure?'
+            )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def switch_to_deploy(self) -> 'ScaleNet':
