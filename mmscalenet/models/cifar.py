@@ -11,7 +11,6 @@ paper's, the block counts its stated n).
 from typing import Sequence
 
 import torch.nn as nn
-from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from ..registry import register_model
 from .residual import Bottleneck, ResidualBackbone
@@ -28,16 +27,8 @@ class CifarStemMixin:
     :meth:`ResidualBackbone._make_stem_layer` only."""
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
-        self.conv1 = build_conv_layer(
-            self.conv_cfg,
-            in_channels,
-            stem_channels,
-            kernel_size=3,
-            padding=1,
-            bias=False)
-        self.norm1_name, norm1 = build_norm_layer(
-            self.norm_cfg, stem_channels, postfix=1)
-        self.add_module(self.norm1_name, norm1)
+        self.add_stem_conv(in_channels, stem_channels, kernel_size=3,
+                           stride=1)
         self.maxpool = nn.Identity()
 
 

@@ -259,18 +259,25 @@ class ResidualBackbone(BaseModule):
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         """7x7 stride-2 conv and norm (``conv1``, ``norm1``), then, after the
         ReLU, a 3x3 stride-2 max pool (``maxpool``)."""
+        self.add_stem_conv(in_channels, stem_channels, kernel_size=7,
+                           stride=2)
+        self.maxpool = StemMaxPool()
+
+    def add_stem_conv(self, in_channels: int, stem_channels: int,
+                      kernel_size: int, stride: int) -> None:
+        """``conv1`` (a ``kernel_size`` conv, 'same' padding) and its norm
+        ``norm1``: the stem's first layers, for :meth:`_make_stem_layer`."""
         self.conv1 = build_conv_layer(
             self.conv_cfg,
             in_channels,
             stem_channels,
-            kernel_size=7,
-            stride=2,
-            padding=3,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
             bias=False)
         self.norm1_name, norm1 = build_norm_layer(
             self.norm_cfg, stem_channels, postfix=1)
         self.add_module(self.norm1_name, norm1)
-        self.maxpool = StemMaxPool()
 
     def make_shortcut(self, in_channels: int, out_channels: int,
                       stride: int) -> Optional[nn.Module]:

@@ -103,30 +103,17 @@ class ScaleNet(ResidualBackbone):
             means ``f'scalenet{depth}'``. Defaults to None.
         pool_factors (Sequence[int]): Pooling factor of each scale; their
             number is the number of scales L. Defaults to (1, 2, 4, 7).
-        in_channels (int): Input image channels. Defaults to 3.
-        stem_channels (int): Stem output channels. Defaults to 64.
-        base_channels (int): Width of the first stage's SA input (the ResNet
-            3x3 width); doubles every stage. Defaults to 64.
-        out_indices (Sequence[int]): Stages whose outputs are returned.
-            Defaults to (0, 1, 2, 3).
-        frozen_stages (int): Stages (and the stem, from 0 on) kept frozen;
-            -1 freezes nothing. Defaults to -1.
-        conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config.
-            Defaults to ``dict(type='BN', requires_grad=True)``.
-        norm_eval (bool): Keep norm layers in eval mode while training.
-            Defaults to False.
         upsample_mode (str): See :class:`SABlock`. Defaults to ``'auto'``.
         sa_downsample (str): Downsampling inside the SA blocks, see
             :class:`SABlock`. Defaults to ``'max'``.
-        with_cp (bool): Gradient checkpointing in every block.
-            Defaults to False.
-        zero_init_residual (bool): Zero-init the last norm of every block.
-            Off by default, as in the paper. Defaults to False.
         reference_size (int): Input side at which the structure's sides
             hold (224 for ImageNet). Defaults to 224.
-        init_cfg (dict or list[dict], optional): Initialization config.
-            Defaults to the authors' (Kaiming normal fan-out for convs).
+        base_channels (int): Width of the first stage's SA input (the ResNet
+            3x3 width); doubles every stage. Defaults to 64.
+        **kwargs: :class:`ResidualBackbone`'s ``in_channels``,
+            ``stem_channels``, ``out_indices``, ``frozen_stages``,
+            ``conv_cfg``, ``norm_cfg``, ``norm_eval``, ``with_cp``,
+            ``zero_init_residual`` (off, as in the paper) and ``init_cfg``.
 
     Example:
         >>> import torch
