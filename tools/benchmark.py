@@ -46,7 +46,7 @@ from mmcv.cnn import fuse_conv_bn
 from official_scalenet import OfficialScaleNet
 
 from mmscalenet import ScaleNet
-from mmscalenet.analysis import measure_complexity
+from mmscalenet.analysis import det_data_samples, measure_complexity
 from mmscalenet.models.sa_geometry import downsampled_size
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

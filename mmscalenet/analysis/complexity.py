@@ -148,8 +148,8 @@ def config_model_complexity(model: nn.Module,
         ...     depth=38), neck=dict(type='GlobalAveragePooling'),
         ...     head=dict(type='LinearClsHead', num_classes=10,
         ...               in_channels=256))
-        >>> config_model_complexity(model.eval(), 'mmpretrain', (32, 32)).macs
-        15118336
+        >>> config_model_complexity(model.eval(), 'mmpretrain', (16, 16)).macs
+        15120896
     """
     if in_channels is None:
         in_channels = next(m for m in model.modules()

@@ -110,6 +110,10 @@ class AllocationStudy:
                 f'{", ".join(changed)}); give another --results file or '
                 f'remove it to start over')
         self._labels: Optional[List[int]] = None
+        #: Side of the input every model of the study is measured at: the
+        #: reference size of the seed ScaleNet (32 for CIFAR nets).
+        seed_cfg = Config.fromfile(osp.join(repo, protocol.models['seed']))
+        self.input_side = seed_cfg.model.backbone.get('reference_size', 32)
 
     # ------------------------------------------------------------ the plan
     def planned_keys(self) -> List[str]:
@@ -256,9 +260,8 @@ class AllocationStudy:
         metrics = runner.test()
         minutes = (time.time() - start) / 60
         model = runner.model.eval()
-        side = cfg.model.backbone.get('reference_size', 32)
-        complexity = config_model_complexity(model, 'mmpretrain',
-                                             (side, side))
+        complexity = config_model_complexity(
+            model, 'mmpretrain', (self.input_side, self.input_side))
         record = dict(
             key=key,
             kind=kind,

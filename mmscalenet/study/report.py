@@ -217,16 +217,19 @@ def selection_lines(results: dict) -> List[str]:
 
 def report(results: dict) -> str:
     """All the study's tables, as markdown."""
-    planned = None
     protocol = results.get('protocol') or {}
-    if protocol:
-        planned = len(protocol['seeds']) * len(protocol.get('kinds') or [])
-    done = len(runs_by_kind(results) and [
-        r for r in results['runs'].values() if not r.get('evaluated_on')
-    ])
+    runs = list(results['runs'].values())
+    done = sum(not r.get('evaluated_on') for r in runs)
+    planned = len(protocol.get('seeds') or []) * len(
+        protocol.get('kinds') or [])
+    status = f'{done} of {planned or "?"} runs finished'
+    sparsity = protocol.get('sparsity')
+    if sparsity:
+        selected = len(runs) - done
+        status += (f', {selected} of {len(sparsity["lambdas"]) + 1} '
+                   f'selection runs')
     parts = [
-        f'Study {protocol.get("name", "?")}: {done} of '
-        f'{planned if planned is not None else "?"} runs finished.', '',
+        f'Study {protocol.get("name", "?")}: {status}.', '',
         '### Top-1 on the test set, per model', *model_table(results), '',
         '### Paired differences (same seed: same initialisation seed and '
         'data order)', *paired_table(results), ''

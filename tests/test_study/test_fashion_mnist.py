@@ -164,7 +164,7 @@ def test_real_files_from_debian_and_mmpretrain_reads_them(tmp_path):
     # study's dataset config must set both to read the test images.
     cfg = Config.fromfile(
         'configs/_base_/datasets/fashion-mnist_bs128.py').test_dataloader
-    kwargs = dict(cfg.dataset, data_root=str(out))
+    kwargs = dict(cfg.dataset, data_root=str(out), pipeline=[])
     assert kwargs.pop('type') == 'FashionMNIST'
     test = FashionMNIST(**kwargs)
     assert len(test) == 10000

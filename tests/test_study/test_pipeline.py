@@ -145,5 +145,10 @@ def test_digits_demo_reduced_in_two_workers(tmp_path):
     for record in results['runs'].values():
         assert record['train_images'] == 120
         assert record['test_images'] == 60
+    # Every model measured at the digits' 16x16 (the seed's reference
+    # size), the ResNet-38 too: 15.12 M MACs, not its 60.48 M at 32x32.
+    macs = {k.split('/')[1]: r['macs'] for k, r in results['runs'].items()}
+    assert macs['resnet'] == 15120896
+    assert macs['even'] == 18248704
     assert (tmp_path / 'seed0' / 'seed' / 'allocated_spec.png').is_file()
     assert '| ScaleNet data-driven (plain seed) |' in stdout
