@@ -7,7 +7,7 @@ import torch
 from helpers import randomize_norms, run_python
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from official_scalenet import OfficialScaleNet
+from mmscalenet.analysis.official_scalenet import OfficialScaleNet
 
 from mmscalenet.converters import (CheckpointMismatchError,
                                    convert_official_checkpoint,

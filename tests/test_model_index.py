@@ -13,7 +13,7 @@ from helpers import REPO, run_python
 from mmengine.registry import DefaultScope
 from mmpretrain import (ImageClassificationInferencer, get_model,
                         inference_model, list_models)
-from official_scalenet import OfficialScaleNet
+from mmscalenet.analysis.official_scalenet import OfficialScaleNet
 
 import mmscalenet
 from mmscalenet.analysis import config_model_complexity

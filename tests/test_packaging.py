@@ -6,6 +6,7 @@ import ast
 import logging
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -31,11 +32,18 @@ def repo_files(folder):
 
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory):
+    # Built from a copy of the files git knows (setuptools writes build/
+    # and the .mim copy into the source tree): the checkout stays as it is.
+    src = tmp_path_factory.mktemp('src')
+    files = run_command(['git', 'ls-files', '-co', '--exclude-standard'])
+    for name in files.stdout.split():
+        os.makedirs(src / osp.dirname(name), exist_ok=True)
+        shutil.copy2(osp.join(REPO, name), src / name)
     dist = tmp_path_factory.mktemp('dist')
     out = run_command([
         sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
         '--no-build-isolation', '-w',
-        str(dist), '.'
+        str(dist), str(src)
     ])
     assert out.returncode == 0, out.stderr[-3000:]
     (path, ) = dist.glob('mmscalenet-*.whl')
@@ -51,6 +59,7 @@ def test_the_wheel_carries_configs_tools_and_the_index(wheel):
     assert 'mmscalenet/structures/scalenet50.json' in names
     assert not any(n.startswith(('configs/', 'tools/', 'tests/'))
                    for n in names)
+    assert not osp.exists(osp.join(REPO, 'mmscalenet', '.mim'))
 
 
 @pytest.mark.slow

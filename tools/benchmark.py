@@ -3,7 +3,8 @@
 
 For each depth (50, 101) it builds, in one process, mmpretrain's ResNet and
 mmscalenet's ScaleNet (the authors' structure), each with a global pooling +
-fc head, plus the authors' layer sequence (``tools/official_scalenet.py``,
+fc head, plus the authors' layer sequence
+(``mmscalenet/analysis/official_scalenet.py``,
 the baseline the SA block must not fall behind), and Faster R-CNN FPN
 detectors on both backbones. Timings run in interleaved rounds (every round
 runs every model once, in alternating order, so drifts of the machine hit
@@ -43,7 +44,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import fuse_conv_bn
-from official_scalenet import OfficialScaleNet
+from mmscalenet.analysis.official_scalenet import OfficialScaleNet
 
 from mmscalenet import ScaleNet
 from mmscalenet.analysis import det_data_samples, measure_complexity

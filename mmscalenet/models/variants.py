@@ -9,8 +9,9 @@ MACs (multiply-accumulates of the convs and the fc layer, 224x224, 1000
 classes) and parameters are exact integers. Their source: the paper gives
 3.8, 7.5 and 11.2 GFLOPs for ScaleNet-50/101/152 and a 29% saving of
 ScaleNet-50-light against ResNet-50 (section 4.1, Table 3); the authors'
-released model (restated layer by layer in ``tools/official_scalenet.py``,
-with their structure files in ``mmscalenet/structures/``) has exactly these
+released model (restated layer by layer in
+``mmscalenet/analysis/official_scalenet.py``, with their structure files in
+``mmscalenet/structures/``) has exactly these
 counts, and so has this package's model (``tests/test_models/
 test_scalenet.py`` measures all three). ``tools/get_flops.py CONFIG`` prints
 them rounded.

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 from helpers import randomize_norms
-from official_scalenet import OfficialSALayer
+from mmscalenet.analysis.official_scalenet import OfficialSALayer
 
 from mmscalenet.models import SABlock
 from mmscalenet.models.sa_geometry import neuron_macs

@@ -197,7 +197,7 @@ def conv_fc_macs(model, x):
 @pytest.mark.parametrize('name', sorted(PUBLISHED_VARIANTS))
 def test_macs_and_params_equal_the_published_table(name):
     """Exact integers: ours, the table's and the authors' model's."""
-    from official_scalenet import OfficialScaleNet
+    from mmscalenet.analysis.official_scalenet import OfficialScaleNet
     variant = PUBLISHED_VARIANTS[name]
     model = Classifier(ScaleNet(variant.depth, name, out_indices=(3, )))
     x = torch.rand(1, 3, 224, 224)

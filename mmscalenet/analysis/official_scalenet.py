@@ -2,10 +2,11 @@
 """The authors' ScaleNet, restated from its description (README, "Fidelity").
 
 Their layer sequence and state_dict layout, written out plainly: the
-baseline of ``tools/benchmark.py`` and the source model of the converter's
-tests. Not the package's model (``mmscalenet.ScaleNet``); it keeps their
-run-time nearest/bilinear choice and their small-map crash, and fixes only
-their never-reset block counter (each block gets its row explicitly).
+fidelity reference of the tests (outputs, MACs, parameters), the baseline of
+``tools/benchmark.py`` and the source model of the converter's tests. Not
+the package's model (``mmscalenet.ScaleNet``); it keeps their run-time
+nearest/bilinear choice and their small-map crash, and fixes only their
+never-reset block counter (each block gets its row explicitly).
 
 State_dict keys: ``conv1``, ``bn1``, ``layerS.B.conv1``, ``layerS.B.bn1``,
 ``layerS.B.conv2.I``/``bn2.I`` per present scale I (gaps for absent
@@ -20,16 +21,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..models import PUBLISHED_VARIANTS, ScaleNet
+from ..models.channel_spec import STRUCTURE_DIR
+
 POOL_FACTORS = (1, 2, 4, 7)
-STAGE_BLOCKS = {
-    'scalenet50': (3, 4, 6, 3),
-    'scalenet50_light': (3, 4, 6, 3),
-    'scalenet101': (3, 4, 23, 3),
-    'scalenet152': (3, 8, 36, 3),
-}
-STRUCTURE_DIR = osp.join(
-    osp.dirname(osp.dirname(osp.abspath(__file__))), 'mmscalenet',
-    'structures')
 
 
 def build_sa_layers(in_channels, row):
@@ -110,7 +105,8 @@ class OfficialScaleNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         in_channels = 64
-        for s, n in enumerate(STAGE_BLOCKS[arch]):
+        _, stage_blocks = ScaleNet.arch(PUBLISHED_VARIANTS[arch].depth)
+        for s, n in enumerate(stage_blocks):
             planes = 64 * 2**s
             blocks = []
             for b in range(n):
