@@ -1,0 +1,252 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Measuring speed and memory, for ``tools/benchmark.py`` (which builds the
+models, prints the tables and states the targets), as mmdet keeps its
+measurement in ``mmdet/utils/benchmark.py``.
+
+Every timing is a median over interleaved rounds (:func:`timed`): every
+round runs every step once, in alternating order, so that drifts of the
+machine hit all models alike.
+
+Example:
+    >>> steps = {'a': eval_step(model_a, x, amp=False),
+    ...          'b': eval_step(model_b, x, amp=False)}  # doctest: +SKIP
+    >>> timed(steps, rounds=5, warmup=1, device=x.device)  # doctest: +SKIP
+    {'a': 0.0123, 'b': 0.0118}
+"""
+import os.path as osp
+import resource
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models.sa_geometry import downsampled_size, upsample_is_nearest
+from .complexity import det_data_samples, measure_complexity
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def eval_step(model: nn.Module, x: torch.Tensor,
+              amp: bool) -> Callable[[], None]:
+
+    def step():
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
+            model(x)
+
+    return step
+
+
+def detection_step(model: nn.Module, x: torch.Tensor,
+                   amp: bool) -> Callable[[], None]:
+    samples = det_data_samples(*x.shape[-2:])
+
+    def step():
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
+            model.predict(x, samples)
+
+    return step
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               amp: bool) -> Callable[[], None]:
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler(enabled=amp and x.is_cuda)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(x.device.type, enabled=amp):
+            loss = criterion(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    return step
+
+
+def page_faults(step: Callable[[], None]) -> float:
+    """Minor page faults of this process during one call of ``step``: the
+    cost of memory the allocator handed back to the OS and touches again
+    (expensive in a VM)."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step()
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+
+
+def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the activations autograd saves for backward in one forward
+    (parameters, which autograd saves too, left out)."""
+    seen, total = set(), [0]
+
+    def pack(t):
+        key = (t.untyped_storage().data_ptr(), t.dtype)
+        if not isinstance(t, nn.Parameter) and key not in seen:
+            seen.add(key)
+            total[0] += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return total[0]
+
+
+def timed(steps: Dict[str, Callable[[], None]], rounds: int, warmup: int,
+          device: torch.device) -> Dict[str, float]:
+    """Median seconds of each step over interleaved rounds.
+
+    Every other round runs the steps in reverse order, so that no model
+    always runs right after the same one.
+    """
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for r in range(rounds):
+        order = list(steps.items())
+        for name, step in (order[::-1] if r % 2 else order):
+            sync(device)
+            start = time.perf_counter()
+            step()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def onnx_steps(models: Dict[str, nn.Module],
+               x: torch.Tensor) -> Dict[str, Callable[[], None]]:
+    """Export each model to ONNX (opset 17) and run it in onnxruntime."""
+    import tempfile
+
+    import onnxruntime as ort
+    steps = {}
+    folder = tempfile.mkdtemp()
+    for i, (name, model) in enumerate(models.items()):
+        path = osp.join(folder, f'{i}.onnx')
+        torch.onnx.export(
+            model.cpu(), (x.cpu(), ),
+            path,
+            opset_version=17,
+            dynamo=False,
+            input_names=['image'])
+        session = ort.InferenceSession(
+            path, providers=['CPUExecutionProvider'])
+        feed = {'image': x.cpu().numpy()}
+        steps[f'{name} (onnxruntime)'] = (
+            lambda session=session: session.run(None, feed))
+    return steps
+
+
+def compiled_steps(models: Dict[str, nn.Module], x: torch.Tensor,
+                   amp: bool) -> Dict[str, Callable[[], None]]:
+    """``torch.compile`` each model (compiled in the warm-up round)."""
+    return {
+        f'{name} (torch.compile)': eval_step(torch.compile(model), x, amp)
+        for name, model in models.items()
+    }
+
+
+def stages(model: nn.Module) -> List[Callable]:
+    """The stem and the four stages of a classifier, as callables."""
+    net = getattr(model, 'backbone', model)
+    if hasattr(net, 'forward_stem'):  # ScaleNet
+        stem = net.forward_stem
+    elif hasattr(net, 'bn1'):  # the authors' sequence
+        stem = lambda x: net.maxpool(F.relu(net.bn1(net.conv1(x))))  # noqa
+    else:  # mmpretrain's ResNet
+        stem = lambda x: net.maxpool(net.relu(net.norm1(net.conv1(x))))  # noqa
+    return [stem] + [getattr(net, f'layer{i}') for i in range(1, 5)]
+
+
+def timed_stages(models: Dict[str, nn.Module],
+                 x: torch.Tensor,
+                 rounds: int,
+                 warmup: int,
+                 device: torch.device,
+                 amp: bool = False) -> Dict[str, List[float]]:
+    """Median seconds of the stem and of each stage, interleaved rounds."""
+    times = {name: [] for name in models}
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
+        for r in range(warmup + rounds):
+            order = list(models.items())
+            for name, model in (order[::-1] if r % 2 else order):
+                h, row = x, []
+                for stage in stages(model):
+                    sync(device)
+                    start = time.perf_counter()
+                    h = stage(h)
+                    sync(device)
+                    row.append(time.perf_counter() - start)
+                if r >= warmup:
+                    times[name].append(row)
+    return {
+        name: [statistics.median(column) for column in zip(*rows)]
+        for name, rows in times.items()
+    }
+
+
+class Call(nn.Module):
+    """A callable as a module, owning the module its layers belong to (to
+    trace a stage that is not a module itself)."""
+
+    def __init__(self, fn: Callable, owner: nn.Module):
+        super().__init__()
+        self.fn, self.owner = fn, owner
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def stage_macs(model: nn.Module, x: torch.Tensor) -> List[float]:
+    """Conv and fc MACs of the stem and of each stage, per image."""
+    macs, h = [], x[:1]
+    net = getattr(model, 'backbone', model)
+    with torch.no_grad():
+        for stage in stages(model):
+            macs.append(
+                float(measure_complexity(Call(stage, net), (h, )).macs))
+            h = stage(h)
+    return macs
+
+
+def last_conv_on_pooled_maps(block: nn.Module, batch: int, side: int,
+                             rounds: int, warmup: int,
+                             device: torch.device) -> Dict[str, float]:
+    """Time a deploy block's last 1x1 conv as it runs (on the concatenated,
+    upsampled scales) and rewritten: on each scale's pooled map, then
+    repeated and added (fewer MACs; nearest scales only)."""
+    sa, conv3 = block.conv2, block.conv3
+    sizes = [downsampled_size(side, sa.pool_factors[i]) for i in sa.scales]
+    assert all(upsample_is_nearest((side, side), (s, s)) for s in sizes), \
+        'nearest scales only'
+    parts = [
+        torch.rand(batch, sa.out_channels[i], s, s, device=device)
+        for i, s in zip(sa.scales, sizes)
+    ]
+    concat = torch.cat(
+        [F.interpolate(p, size=(side, side), mode='nearest') for p in parts],
+        dim=1)
+    weights = conv3.weight.split([p.shape[1] for p in parts], dim=1)
+
+    def per_scale():
+        out = F.conv2d(parts[0], weights[0], conv3.bias)
+        for part, weight in zip(parts[1:], weights[1:]):
+            z, s = F.conv2d(part, weight), part.shape[-1]
+            out.view(batch, -1, s, side // s, s, side // s).add_(
+                z[:, :, :, None, :, None])
+        return out
+
+    with torch.no_grad():
+        expected = conv3(concat)
+        assert torch.allclose(per_scale(), expected, rtol=1e-3,
+                              atol=1e-3 * expected.abs().max().item())
+        return timed(
+            {
+                'on the concatenation': lambda: conv3(concat),
+                'per scale on the pooled maps + repeat-add': per_scale
+            }, rounds, warmup, device)
