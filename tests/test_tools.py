@@ -188,6 +188,7 @@ def test_tools_refuse_bad_input_in_one_line(tmp_path):
         assert 'Traceback' not in out.stderr
 
 
+@pytest.mark.slow
 def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
     # Tiny settings: the timings mean nothing here (and are never
     # asserted); the saved-activation bytes are exact and device
