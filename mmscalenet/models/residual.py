@@ -8,6 +8,7 @@ method for what differs: :meth:`~ResidualBackbone._make_stem_layer` (the
 CIFAR stem), :meth:`~ResidualBackbone.make_res_layer` (ScaleNet's SA blocks)
 or :meth:`~ResidualBackbone.stage_width` (a widened ResNet).
 """
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import torch
@@ -32,6 +33,7 @@ class Bottleneck(BaseModule):
         planes (int): Width of the 1x1 and 3x3 convs; the block outputs
             ``planes * expansion`` channels.
         stride (int): Stride of the block. Defaults to 1.
+        dilation (int): Dilation of the 3x3 conv. Defaults to 1.
         downsample (nn.Module, optional): Shortcut projection.
             Defaults to None (identity).
         with_cp (bool): Gradient checkpointing of the block body.
@@ -58,6 +60,7 @@ class Bottleneck(BaseModule):
                  in_channels: int,
                  planes: int,
                  stride: int = 1,
+                 dilation: int = 1,
                  downsample: Optional[nn.Module] = None,
                  with_cp: bool = False,
                  conv_cfg: Optional[dict] = None,
@@ -68,6 +71,7 @@ class Bottleneck(BaseModule):
         self.in_channels = in_channels
         self.planes = planes
         self.stride = stride
+        self.dilation = dilation
         self.with_cp = with_cp
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
@@ -109,7 +113,8 @@ class Bottleneck(BaseModule):
             self.planes,
             kernel_size=3,
             stride=self.stride,
-            padding=1,
+            padding=self.dilation,
+            dilation=self.dilation,
             bias=False)
         self.norm2_name, norm2 = build_norm_layer(
             self.norm_cfg, self.planes, postfix=2)
@@ -154,6 +159,43 @@ DEFAULT_INIT_CFG = [
 ]
 
 
+def stage_strides_and_dilations(
+        num_stages: int, strides: Optional[Sequence[int]],
+        dilations: Optional[Sequence[int]]) -> Tuple[tuple, tuple]:
+    """Checked ``strides`` and ``dilations`` of a backbone's stages (the
+    defaults where None); a ``ValueError`` names a bad value."""
+    strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else tuple(
+        strides)
+    dilations = (1, ) * num_stages if dilations is None else tuple(dilations)
+    for name, values in (('strides', strides), ('dilations', dilations)):
+        if len(values) != num_stages:
+            raise ValueError(f'{name} needs one value per stage '
+                             f'({num_stages}), got {values}')
+    if any(s not in (1, 2) or isinstance(s, bool) for s in strides):
+        raise ValueError(f'strides must be 1 or 2 (the 2x2 max pool at a '
+                         f'stage\'s start, or none), got {strides}')
+    if any(isinstance(d, bool) or not isinstance(d, int) or d < 1
+           for d in dilations):
+        raise ValueError(f'dilations must be positive integers, got '
+                         f'{dilations}')
+    return strides, dilations
+
+
+def pretrained_init_cfg(pretrained: str, init_cfg) -> dict:
+    """``init_cfg`` for the deprecated ``pretrained=`` argument, as mmdet's
+    ``ResNet`` turns it (with a ``DeprecationWarning``)."""
+    if not isinstance(pretrained, str):
+        raise TypeError(f'pretrained must be a str (a checkpoint) or None, '
+                        f'got {pretrained!r}')
+    if init_cfg is not DEFAULT_INIT_CFG:
+        raise ValueError('init_cfg and pretrained cannot be specified at the '
+                         'same time')
+    warnings.warn(
+        'DeprecationWarning: pretrained is deprecated, please use '
+        '"init_cfg" instead', DeprecationWarning)
+    return dict(type='Pretrained', checkpoint=pretrained)
+
+
 class ResidualBackbone(BaseModule):
     """Stages of bottleneck blocks behind a stem, with mmdet's conventions.
 
@@ -170,6 +212,14 @@ class ResidualBackbone(BaseModule):
         stem_channels (int): Stem output channels. Defaults to 64.
         base_channels (int): Bottleneck width of the first stage; see
             :meth:`stage_width`. Defaults to 64.
+        strides (Sequence[int], optional): Stride of each stage's first
+            block, 1 or 2 (mmdet's and mmseg's convention); None means 1 for
+            the first stage and 2 for the others. A dilated backbone for
+            segmentation (output stride 8) uses ``(1, 2, 1, 1)``.
+            Defaults to None.
+        dilations (Sequence[int], optional): Dilation of each stage's 3x3
+            convs (``(1, 1, 2, 4)`` with those strides); None means 1
+            everywhere. Defaults to None.
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (0, 1, 2, 3).
         frozen_stages (int): Stages (and the stem, from 0 on) kept frozen;
@@ -183,6 +233,10 @@ class ResidualBackbone(BaseModule):
             Defaults to False.
         zero_init_residual (bool): Zero-init the last norm of every block.
             Defaults to False.
+        pretrained (str, optional): Deprecated, as in mmdet's ``ResNet``
+            (mmseg's and old configs pass it): a checkpoint to start from,
+            turned into ``init_cfg=dict(type='Pretrained', checkpoint=...)``
+            with a warning. Defaults to None.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to the authors' (Kaiming normal fan-out for convs).
     """
@@ -197,6 +251,8 @@ class ResidualBackbone(BaseModule):
                  in_channels: int = 3,
                  stem_channels: int = 64,
                  base_channels: int = 64,
+                 strides: Optional[Sequence[int]] = None,
+                 dilations: Optional[Sequence[int]] = None,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  frozen_stages: int = -1,
                  conv_cfg: Optional[dict] = None,
@@ -204,10 +260,15 @@ class ResidualBackbone(BaseModule):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  zero_init_residual: bool = False,
+                 pretrained: Optional[str] = None,
                  init_cfg=DEFAULT_INIT_CFG):
         self.block, self.stage_blocks = self.arch(depth)
+        if pretrained is not None:
+            init_cfg = pretrained_init_cfg(pretrained, init_cfg)
         super().__init__(init_cfg)
         num_stages = len(self.stage_blocks)
+        self.strides, self.dilations = stage_strides_and_dilations(
+            num_stages, strides, dilations)
         if not all(-num_stages <= i < num_stages for i in out_indices):
             raise ValueError(f'out_indices {tuple(out_indices)} must be in '
                              f'[0, {num_stages})')
@@ -314,13 +375,14 @@ class ResidualBackbone(BaseModule):
         out_channels = planes * self.block.expansion
         blocks = []
         for b in range(num_blocks):
-            stride = 2 if stage > 0 and b == 0 else 1
+            stride = self.strides[stage] if b == 0 else 1
             shortcut_stride = stride if self.block.strided_shortcut else 1
             blocks.append(
                 self.block(
                     in_channels,
                     planes,
                     stride=stride,
+                    dilation=self.dilations[stage],
                     downsample=self.make_shortcut(in_channels, out_channels,
                                                   shortcut_stride),
                     with_cp=self.with_cp,

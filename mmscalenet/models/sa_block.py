@@ -59,6 +59,9 @@ class SABlock(BaseModule):
             conv (``'conv'``) or dilated strided 3x3 conv
             (``'dilated_conv'``) in place of pooling + conv, at the same
             MACs (paper Table 8). Defaults to ``'max'``.
+        dilation (int): Dilation of every 3x3 conv (padding the same), as a
+            dilated backbone's stage sets it; 1x1 convs are unchanged.
+            Defaults to 1.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
 
@@ -80,9 +83,14 @@ class SABlock(BaseModule):
                  norm_cfg: dict = dict(type='BN'),
                  upsample_mode: str = 'auto',
                  downsample: str = 'max',
+                 dilation: int = 1,
                  init_cfg=None):
         super().__init__(init_cfg)
         out_channels = [int(c) for c in out_channels]
+        if isinstance(dilation, bool) or not isinstance(
+                dilation, int) or dilation < 1:
+            raise ValueError(f'dilation must be a positive integer, got '
+                             f'{dilation!r}')
         if len(out_channels) != len(pool_factors):
             raise ValueError(
                 f'out_channels {out_channels} and pool_factors '
@@ -102,6 +110,7 @@ class SABlock(BaseModule):
         self.side = side
         self.upsample_mode = upsample_mode
         self.downsample = check_downsample(downsample)
+        self.dilation = dilation
         #: Indices of the present scales, in concatenation order.
         self.scales: List[int] = [
             i for i, c in enumerate(out_channels) if c > 0
@@ -118,7 +127,8 @@ class SABlock(BaseModule):
                 in_channels,
                 out_channels[i],
                 bias=False,
-                **scale_conv_geometry(side, i, factor, self.downsample))
+                **scale_conv_geometry(side, i, factor, self.downsample,
+                                      dilation))
             self.norms[str(i)] = build_norm_layer(norm_cfg, out_channels[i])[1]
             self._nearest[i] = self._fixed_upsampling(factor)
 
@@ -209,7 +219,7 @@ class SABlock(BaseModule):
                 f'out_channels={self.out_channels}, '
                 f'pool_factors={self.pool_factors}, side={self.side}, '
                 f'upsample_mode={self.upsample_mode!r}, '
-                f'downsample={self.downsample!r}')
+                f'downsample={self.downsample!r}, dilation={self.dilation}')
 
 
 def _norm_commutes_with_repeat(norm: nn.Module, y: torch.Tensor) -> bool:

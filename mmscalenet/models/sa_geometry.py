@@ -49,14 +49,19 @@ def downsamples_by_conv(downsample: str) -> bool:
     return check_downsample(downsample) in ('conv', 'dilated_conv')
 
 
-def scale_conv_geometry(side: Optional[int], scale_index: int, factor: int,
-                        downsample: str = 'max') -> Dict[str, int]:
+def scale_conv_geometry(side: Optional[int],
+                        scale_index: int,
+                        factor: int,
+                        downsample: str = 'max',
+                        dilation: int = 1) -> Dict[str, int]:
     """Kernel size, stride, dilation and padding of the conv of one scale.
 
     The kernel follows :func:`kernel_size` (3 where ``side`` is None). A
     pooled scale convolves the pooled map with stride 1; a conv-downsampled
     scale (factor > 1) has stride ``factor`` and, for ``'dilated_conv'``,
-    dilation 2; the padding keeps the map's size up to the stride.
+    dilation 2; the padding keeps the map's size up to the stride. A
+    stage's ``dilation`` (a dilated backbone, e.g. for segmentation)
+    multiplies the dilation of the 3x3 convs; 1x1 convs are unchanged.
 
     Example:
         >>> scale_conv_geometry(56, 1, 2, 'dilated_conv')
@@ -65,12 +70,10 @@ def scale_conv_geometry(side: Optional[int], scale_index: int, factor: int,
     k = 3 if side is None else kernel_size(side, scale_index)
     strided = downsamples_by_conv(downsample) and factor > 1
     stride = factor if strided else 1
-    dilation = 2 if strided and downsample == 'dilated_conv' else 1
-    return dict(
-        kernel_size=k,
-        stride=stride,
-        dilation=dilation,
-        padding=dilation * (k // 2))
+    d = 2 if strided and downsample == 'dilated_conv' else 1
+    if k > 1:
+        d *= dilation
+    return dict(kernel_size=k, stride=stride, dilation=d, padding=d * (k // 2))
 
 
 def pool_window(size: int, factor: int) -> int:

@@ -65,6 +65,7 @@ class SABottleneck(Bottleneck):
             self.planes,
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
+            dilation=self.dilation,
             **sa_args)
         return sum(self.conv2.out_channels)
 
@@ -90,6 +91,16 @@ class ScaleNet(ResidualBackbone):
     The SA settings are ScaleNet's; every other argument is
     :class:`ResidualBackbone`'s, and so is the network but for its blocks
     (:meth:`make_res_layer`).
+
+    Dilated ScaleNets (``strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4)``,
+    output stride 8, for segmentation): a stride of 1 drops the stage's 2x2
+    max pool (main path and shortcut alike), a dilation applies to every 3x3
+    conv of the stage's SA blocks; pooling factors are unchanged. Each
+    block keeps the reference side of the published layout (strides
+    ``(1, 2, 2, 2)``: 56/28/14/7 at 224), which fixes every scale's kernel
+    size and nearest/bilinear rule: the authors' weights load unchanged, and
+    the stages before the first changed stride compute exactly what the
+    undilated net does.
 
     Args:
         depth (int): Depth of the ResNet it starts from: 50, 101 or 152.
