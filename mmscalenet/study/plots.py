@@ -18,7 +18,7 @@ def plot_top1_vs_macs(results: dict, path: str) -> None:
         macs = [r['macs'] / 1e6 for r in runs.values()]
         top1 = [r['top1'] for r in runs.values()]
         ax.scatter(macs, top1, label=RUN_KINDS[kind], s=22, alpha=0.8)
-    ax.set_xlabel('MACs (M) at 32x32')
+    ax.set_xlabel('MACs (M), at the study\'s input size')
     ax.set_ylabel('top-1 on the test set (%)')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc='best')
