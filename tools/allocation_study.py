@@ -28,6 +28,7 @@ Example:
         --report
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
@@ -64,6 +65,11 @@ def parse_args():
         action='store_true',
         help='print the tables and draw the figures of the results file '
         'without training')
+    parser.add_argument(
+        '--update-readme',
+        metavar='README',
+        help='also write the tables into README between the lines '
+        '<!-- study-report:begin --> and <!-- study-report:end -->')
     overrides = parser.add_argument_group(
         'overrides (smoke runs; they make a protocol of their own)')
     overrides.add_argument('--seeds', type=int, nargs='+')
@@ -92,6 +98,27 @@ def load_protocol(args) -> tuple:
         protocol.name += '-custom'
     protocol.validate(args.protocol)
     return protocol, changed
+
+
+BEGIN, END = '<!-- study-report:begin -->', '<!-- study-report:end -->'
+
+
+def replace_between_markers(path: str, tables: str) -> None:
+    """Put ``tables`` (headings one level down) between the markers of
+    ``path``, atomically."""
+    with open(path) as f:
+        text = f.read()
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise ValueError(f'{path} needs one {BEGIN} line and one {END} '
+                         f'line to write the tables between')
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    body = tables.replace('\n### ', '\n#### ').strip()
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        f.write(f'{head}{BEGIN}\n{body}\n{END}{tail}')
+    os.replace(tmp, path)
+    print(f'Updated {path}')
 
 
 def main():
@@ -125,7 +152,10 @@ def main():
         print(f'\nSeed nets\' work dirs (allocated spec, retrain config, '
               f'allocation plot): {study.work_dir}/seed*/seed*')
     print(f'\nResults: {results_path}\n')
-    print(report(results))
+    tables = report(results)
+    print(tables)
+    if args.update_readme:
+        replace_between_markers(args.update_readme, tables)
     plots = plot_study(results, args.plots_dir or osp.dirname(
         osp.abspath(results_path)), protocol.name)
     print('Figures: ' + ', '.join(plots.values()))
