@@ -72,16 +72,34 @@ def parse_args():
         '<!-- study-report:begin --> and <!-- study-report:end -->')
     overrides = parser.add_argument_group(
         'overrides (smoke runs; they make a protocol of their own)')
-    overrides.add_argument('--seeds', type=int, nargs='+')
-    overrides.add_argument('--epochs', type=int)
-    overrides.add_argument('--train-per-class', type=int)
-    overrides.add_argument('--test-per-class', type=int)
-    overrides.add_argument('--lambdas', type=float, nargs='+')
-    overrides.add_argument('--holdout-per-class', type=int)
+    overrides.add_argument(
+        '--seeds', type=int, nargs='+', help='the seeds to train')
+    overrides.add_argument('--epochs', type=int, help='epochs of every run')
+    overrides.add_argument(
+        '--train-per-class',
+        type=int,
+        help='class-balanced training subset, images per class')
+    overrides.add_argument(
+        '--test-per-class',
+        type=int,
+        help='class-balanced test subset, images per class (smoke runs '
+        'only: the protocols evaluate the whole test set)')
+    overrides.add_argument(
+        '--lambdas',
+        type=float,
+        nargs='+',
+        help='the L1 strengths the selection tries')
+    overrides.add_argument(
+        '--holdout-per-class',
+        type=int,
+        help='held-out training images per class for the selection')
     return parser.parse_args()
 
 
 def load_protocol(args) -> tuple:
+    """The protocol with the command line's overrides, and whether there
+    were any (an overridden protocol is named ``<name>-custom`` and keeps
+    its results apart)."""
     protocol = StudyProtocol.fromfile(args.protocol)
     changed = False
     for name in ('seeds', 'epochs', 'train_per_class', 'test_per_class'):
