@@ -209,6 +209,7 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
                   'Time per stage', 'MACs per stage',
                   'Last 1x1 conv of layer1', 'Backbone alone', 'Training step',
                   'Activations saved for backward', 'Faster R-CNN FPN',
+                  'Best inference path of each, batch 1',
                   'Minor page faults in one training step',
                   'Profile, ScaleNet-50, training step, batch 2'):
         assert title in text, title

@@ -46,8 +46,9 @@ import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
 
 from mmscalenet import ScaleNet
-from mmscalenet.analysis.benchmark import (compiled_steps, detection_step,
-                                           eval_step, last_conv_on_pooled_maps,
+from mmscalenet.analysis.benchmark import (compiled_steps, cuda_graph_steps,
+                                           detection_step, eval_step,
+                                           last_conv_on_pooled_maps,
                                            onnx_steps, page_faults,
                                            saved_activation_bytes, stage_macs,
                                            sync, timed, timed_stages,
@@ -60,7 +61,8 @@ TARGETS = {
     'eval_fused': 0.90,
     'train': 1.00,
     'memory': 1.10,
-    'detection': 0.70
+    'detection': 0.70,
+    'latency': 1.00,
 }
 
 
@@ -99,6 +101,16 @@ def fused(models: Dict[str, nn.Module]) -> Dict[str, nn.Module]:
             fuse_conv_bn(model)
         out[f'{name} fused'] = model
     return out
+
+
+def missing_detection_ops() -> str:
+    """Why the detectors cannot run here ('' if they can): mmdet's RoI
+    and NMS layers need mmcv's compiled ops (not in mmcv-lite)."""
+    try:
+        import mmcv.ops  # noqa: F401
+    except ImportError as error:
+        return f'mmdet needs mmcv built with its ops: {error}'
+    return ''
 
 
 def detectors(depth: int) -> Dict[str, nn.Module]:
@@ -191,6 +203,94 @@ def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor, rounds: int,
                                      device), 'ms', 1e3)
 
 
+def family(name: str) -> str:
+    """The model a row belongs to ('ScaleNet-50 fused (CUDA graph)' ->
+    'ScaleNet-50')."""
+    return name.split(' ')[0]
+
+
+def print_best_paths(title: str, paths: Dict[str, float]) -> None:
+    """The fastest path of each model (ResNet first), with the ratio of the
+    ScaleNet's best to the ResNet's best and the latency target."""
+    best: Dict[str, tuple] = {}
+    for name, seconds in paths.items():
+        if 'authors' in name:
+            continue
+        if family(name) not in best or seconds < best[family(name)][1]:
+            best[family(name)] = (name, seconds)
+    print_rows(title, {name: t for name, t in best.values()}, 'ms', 1e3,
+               'latency')
+
+
+def timed_paths(title: str,
+                steps: Callable[[], Dict[str, Callable]],
+                args,
+                device: torch.device,
+                target: str,
+                paths: Dict[str, float],
+                optional: bool = False) -> None:
+    """Time one inference path of every model and print its rows. An
+    ``optional`` path that fails (a compiler, exporter or graph capture
+    refusing a model) is reported in one line and left out of the
+    best-path rows; the plain and fused paths raise."""
+    try:
+        times = timed(steps(), args.rounds, args.warmup, device)
+    except Exception as error:  # noqa: BLE001  (report, go on measuring)
+        if not optional:
+            raise
+        print(f'\n{title}\n  not measured: {type(error).__name__}: '
+              f'{str(error).splitlines()[0] if str(error) else ""}')
+        return
+    print_rows(title, times, 'ms', 1e3, target)
+    paths.update(times)
+
+
+def benchmark_eval(depth: int, batch: int, models: Dict[str, nn.Module],
+                   args, device: torch.device) -> None:
+    """Eval forward rows at one batch size: plain, fused, the requested
+    compiled or runtime paths, then the best path of each model."""
+    layout = (torch.channels_last
+              if args.channels_last else torch.contiguous_format)
+    x = torch.randn(
+        batch, 3, args.size, args.size,
+        device=device).contiguous(memory_format=layout)
+    paths: Dict[str, float] = {}
+    timed_paths(
+        f'[{depth}] Eval forward, batch {batch}, {args.size}x{args.size}',
+        lambda: {n: eval_step(m, x, args.amp)
+                 for n, m in models.items()}, args, device, 'eval', paths)
+    fused_models = fused(models)
+    if args.profile:
+        print_profiles(fused_models, x, args.rounds, args.warmup, device,
+                       args.amp)
+    timed_paths(
+        f'[{depth}] Eval forward, batch {batch}, conv-BN fused (ResNet: mmcv '
+        f'fuse_conv_bn; ScaleNet: switch_to_deploy)',
+        lambda: {n: eval_step(m, x, args.amp)
+                 for n, m in fused_models.items()}, args, device,
+        'eval_fused', paths)
+    if args.onnx:
+        timed_paths(
+            f'[{depth}] Eval forward, batch {batch}, fused, ONNX (opset 17) '
+            f'in onnxruntime', lambda: onnx_steps(fused_models, x), args,
+            device, 'eval_fused', paths, optional=True)
+    if args.compile:
+        timed_paths(
+            f'[{depth}] Eval forward, batch {batch}, fused, torch.compile '
+            f'(mode {args.compile_mode})',
+            lambda: compiled_steps(fused_models, x, args.amp,
+                                   args.compile_mode), args, device,
+            'eval_fused', paths, optional=True)
+    if device.type == 'cuda' and args.cuda_graphs:
+        timed_paths(
+            f'[{depth}] Eval forward, batch {batch}, fused, CUDA graph',
+            lambda: cuda_graph_steps(fused_models, x, args.amp), args,
+            device, 'eval_fused', paths, optional=True)
+    print_best_paths(
+        f'[{depth}] Best inference path of each, batch {batch} (target: the '
+        f'ScaleNet\'s best at most the ResNet\'s best)', paths)
+
+
 def benchmark_depth(depth: int, args, device: torch.device) -> None:
     torch.manual_seed(0)
     h, w = args.det_size
@@ -200,35 +300,8 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
         n: m.to(device, memory_format=layout).eval()
         for n, m in classifiers(depth).items()
     }
-    x = torch.randn(
-        args.batch, 3, args.size, args.size,
-        device=device).contiguous(memory_format=layout)
-    print_rows(
-        f'[{depth}] Eval forward, batch {args.batch}, {args.size}x{args.size}',
-        timed({n: eval_step(m, x, args.amp)
-               for n, m in models.items()}, args.rounds, args.warmup,
-              device), 'ms', 1e3, 'eval')
-    fused_models = fused(models)
-    if args.profile:
-        print_profiles(fused_models, x, args.rounds, args.warmup, device,
-                       args.amp)
-    print_rows(
-        f'[{depth}] Eval forward, conv-BN fused (ResNet: mmcv fuse_conv_bn; '
-        f'ScaleNet: switch_to_deploy)',
-        timed({n: eval_step(m, x, args.amp)
-               for n, m in fused_models.items()}, args.rounds, args.warmup,
-              device), 'ms', 1e3, 'eval_fused')
-    if args.onnx:
-        print_rows(
-            f'[{depth}] Eval forward, fused, ONNX (opset 17) in onnxruntime',
-            timed(onnx_steps(fused_models, x), args.rounds, args.warmup,
-                  device), 'ms', 1e3, 'eval_fused')
-    if args.compile:
-        print_rows(
-            f'[{depth}] Eval forward, fused, torch.compile',
-            timed(compiled_steps(fused_models, x, args.amp), args.rounds,
-                  args.warmup, device), 'ms', 1e3, 'eval_fused')
-    del fused_models
+    for batch in args.batch:
+        benchmark_eval(depth, batch, models, args, device)
     if not args.skip_detection:
         print_rows(
             f'[{depth}] Backbone alone (stem and 4 stages), eval, one '
@@ -278,6 +351,10 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
                        'MiB', 1 / 2**20, 'memory')
     del models
     if not args.skip_detection:
+        missing = missing_detection_ops()
+        if missing:
+            print(f'\n[{depth}] Faster R-CNN FPN: not measured ({missing})')
+            return
         xd = torch.randn(1, 3, h, w, device=device)
         dets = {n: m.to(device) for n, m in detectors(depth).items()}
         print_rows(
@@ -290,7 +367,12 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--depths', type=int, nargs='+', default=[50, 101])
-    parser.add_argument('--batch', type=int, default=16)
+    parser.add_argument(
+        '--batch',
+        type=int,
+        nargs='+',
+        default=[16, 1],
+        help='batch sizes of the eval rows (each with its best-path row)')
     parser.add_argument('--train-batch', type=int, default=16)
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument(
@@ -319,6 +401,19 @@ def main():
         '--compile',
         action='store_true',
         help='also time the fused models under torch.compile')
+    parser.add_argument(
+        '--compile-mode',
+        default='default',
+        choices=['default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs'],
+        help='torch.compile mode of --compile (reduce-overhead: with CUDA '
+        'graphs on GPUs)')
+    parser.add_argument(
+        '--no-cuda-graphs',
+        dest='cuda_graphs',
+        action='store_false',
+        help='on CUDA, skip the rows of the fused models replayed as CUDA '
+        'graphs')
     parser.add_argument(
         '--profile',
         action='store_true',

@@ -142,13 +142,49 @@ def onnx_steps(models: Dict[str, nn.Module],
     return steps
 
 
-def compiled_steps(models: Dict[str, nn.Module], x: torch.Tensor,
-                   amp: bool) -> Dict[str, Callable[[], None]]:
-    """``torch.compile`` each model (compiled in the warm-up round)."""
+def compiled_steps(models: Dict[str, nn.Module],
+                   x: torch.Tensor,
+                   amp: bool,
+                   mode: str = 'default') -> Dict[str, Callable[[], None]]:
+    """``torch.compile`` each model (compiled in the warm-up round).
+
+    ``mode`` is torch.compile's: ``'reduce-overhead'`` adds CUDA graphs on
+    GPUs, ``'max-autotune'`` searches kernels (minutes per model).
+    """
+    label = 'torch.compile' if mode == 'default' else f'torch.compile {mode}'
     return {
-        f'{name} (torch.compile)': eval_step(torch.compile(model), x, amp)
+        f'{name} ({label})': eval_step(torch.compile(model, mode=mode), x,
+                                       amp)
         for name, model in models.items()
     }
+
+
+def cuda_graph_steps(models: Dict[str, nn.Module], x: torch.Tensor,
+                     amp: bool) -> Dict[str, Callable[[], None]]:
+    """Capture each model's eval forward on ``x`` in a CUDA graph; the step
+    replays it (one launch for the whole net: what fixed-shape serving on a
+    GPU does). The replayed output is checked against the eager one."""
+    steps = {}
+    for name, model in models.items():
+        static_x = x.clone()
+        autocast = torch.autocast('cuda', enabled=amp, cache_enabled=False)
+        side = torch.cuda.Stream(x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side), torch.no_grad(), autocast:
+            for _ in range(3):  # warm up (cuDNN choices) off the graph
+                expected = model(static_x)
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.no_grad(), autocast:
+            static_out = model(static_x)
+        graph.replay()
+        torch.cuda.synchronize(x.device)
+        if not torch.allclose(static_out.float(), expected.float(),
+                              rtol=1e-3, atol=1e-3):
+            raise RuntimeError(f'{name}: the CUDA graph replay differs from '
+                               f'the eager forward')
+        steps[f'{name} (CUDA graph)'] = graph.replay
+    return steps
 
 
 def stages(model: nn.Module) -> List[Callable]:

@@ -279,7 +279,9 @@ class AllocationStudy:
             machine=dict(
                 cpu=platform.processor() or platform.machine(),
                 threads=torch.get_num_threads(),
-                torch=torch.__version__),
+                torch=torch.__version__,
+                **({'gpu': torch.cuda.get_device_name()}
+                   if torch.cuda.is_available() else {})),
         )
         if selection:
             record['evaluated_on'] = 'held-out training images'
