@@ -1,16 +1,21 @@
 # The neuron-allocation study on Fashion-MNIST, GPU protocol: the whole
-# training set (60,000 images) and 5 seeds, prepared as one command for one
-# H100 (runs in 12 processes on the one GPU, one CPU thread each):
+# training set (60,000 images) and 5 seeds, as one command for one GPU
+# (runs in 12 processes on the one GPU, one CPU thread each):
 #
 #   OMP_NUM_THREADS=1 python tools/allocation_study.py \
 #       configs/studies/fashion-mnist-gpu.py --workers 12
 #
 # (`tools/gpu_measurements.sh` runs it with the GPU benchmark table.)
-# Sized for this project's device budget (about 5 minutes of one H100 for
-# the whole study, 39 runs): 2 epochs of 60,000 images is 938 SGD steps a
-# run, three times the CPU protocol's 316, on six times the data. Estimated
-# before the run (one H100 shared by 12 eager processes, ~20,000 img/s in
-# all); runs finish seed by seed, so a cut study keeps whole seeds.
+# Measured on one H100 (2026-11-26, tools/gpu_measurements.sh, 245 s for
+# the study): 12 runs at once trained at about 0.33 s per 128-image step
+# each, ~4,600 images/s in all, a quarter of the ~20,000 this protocol was
+# sized for before any GPU was seen; no run finished in the 245 s. At that
+# rate its 39 runs (2 epochs of 60,000 images each, 938 SGD steps, three
+# times the CPU protocol's 316, on six times the data) need ~17 minutes,
+# more than one session's device time. Before the next try, measure one
+# run alone against 4 and 12 at once (the processes share the GPU by time
+# slices, and each spends its CPU time in eager PyTorch and the data
+# pipeline), then size the epochs or the seeds to the rate found.
 # Everything else as the CPU protocol (configs/studies/fashion-mnist-cpu.py):
 # models, L1 selection on held-out training images (here 1,000 per class of
 # the 6,000 per class), the same schedule for every run.
