@@ -79,10 +79,14 @@ setup(
         'numpy<2',
     ],
     extras_require={
-        # mmengine finds mmdet:: / mmpretrain:: config bases through
+        # mmengine finds mmdet:: / mmpretrain:: / mmseg:: config bases through
         # pkg_resources, which setuptools < 70 provides as tested here.
         'det': ['mmdet>=3.0.0,<4.0.0', 'pycocotools', 'setuptools<70'],
         'cls': ['mmpretrain>=1.0.0,<2.0.0', 'setuptools<70'],
+        # mmseg 1.x imports ftfy and regex (its CLIP tokenizer) on import.
+        'seg': [
+            'mmsegmentation>=1.0.0,<2.0.0', 'ftfy', 'regex', 'setuptools<70'
+        ],
         # The allocation plots (NeuronAllocationHook, tools/allocate.py,
         # the study's figures); without it the hook warns and skips them.
         'plot': ['matplotlib'],

@@ -57,3 +57,31 @@ def randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:
             m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
             m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
     return module
+
+
+def imagenet_scalenet50_checkpoint(path) -> dict:
+    """Save an initialised ScaleNet-50 ImageNet classifier (the project's
+    config) to ``path`` as training would; return its backbone's state
+    dict, keys without the ``backbone.`` prefix (what a detector or a
+    segmentor must load through ``init_cfg``)."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'models', 'scalenet50.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = MODELS.build(cfg.model)
+    classifier.init_weights()
+    torch.save({'state_dict': classifier.state_dict()}, path)
+    return {
+        k[len('backbone.'):]: v
+        for k, v in classifier.state_dict().items()
+        if k.startswith('backbone.')
+    }
+
+
+def assert_same_state(loaded: dict, source: dict) -> None:
+    """The same keys, and every tensor equal."""
+    assert sorted(loaded) == sorted(source)
+    for key, value in source.items():
+        assert torch.equal(loaded[key], value), key

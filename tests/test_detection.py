@@ -8,10 +8,12 @@ import sys
 
 import pytest
 import torch
-from helpers import run_tool
-from make_toy_coco import make_toy_coco
+from helpers import (assert_same_state, imagenet_scalenet50_checkpoint,
+                     run_tool)
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+
+from mmscalenet.datasets.toy_shapes import make_toy_coco
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIGS = sorted(
@@ -87,30 +89,15 @@ def test_config_builds_and_runs_train_and_predict(config, toy_coco):
 
 
 def test_pretrained_prefix_loads_every_backbone_key(tmp_path):
-    cls_cfg = Config.fromfile(
-        osp.join(REPO, 'configs', '_base_', 'models', 'scalenet50.py'))
-    from mmpretrain.registry import MODELS as CLS_MODELS
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        classifier = CLS_MODELS.build(cls_cfg.model)
-    classifier.init_weights()
     ckpt = tmp_path / 'scalenet50_in1k.pth'
-    torch.save({'state_dict': classifier.state_dict()}, ckpt)
-
+    source = imagenet_scalenet50_checkpoint(ckpt)
     cfg = Config.fromfile(
         osp.join(REPO, 'configs', 'faster_rcnn',
                  'faster-rcnn_scalenet50_fpn_8xb2-10e_coco-800x1200.py'))
     cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
     detector = build(cfg.model)
     detector.init_weights()
-    source = {
-        k[len('backbone.'):]: v
-        for k, v in classifier.state_dict().items()
-        if k.startswith('backbone.')
-    }
-    loaded = detector.backbone.state_dict()
-    assert sorted(loaded) == sorted(source)
-    for key, value in source.items():
-        assert torch.equal(loaded[key], value), key
+    assert_same_state(detector.backbone.state_dict(), source)
 
 
 STOCK = """

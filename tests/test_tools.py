@@ -117,8 +117,10 @@ def test_train_flags_follow_mm_conventions():
     assert cfg.val_cfg is None
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         prepare_train_cfg(cfg, resume='missing.pth')
-    with pytest.raises(ValueError, match="got 'mmseg'"):
-        prepare_train_cfg(Config(dict(default_scope='mmseg')))
+    with pytest.raises(ValueError, match="got 'mmocr'"):
+        prepare_train_cfg(Config(dict(default_scope='mmocr')))
+    assert prepare_train_cfg(Config(dict(
+        default_scope='mmseg'))).default_scope == 'mmseg'
 
 
 @pytest.mark.parametrize('scope, dump', [('mmdet', 'DumpDetResults'),
@@ -152,6 +154,32 @@ def test_show_dir_turns_on_each_librarys_visualization(tmp_path):
     with pytest.raises(ValueError, match='need a VisualizationHook'):
         prepare_test_cfg(Config(dict(default_scope='mmdet')), str(ckpt),
                          show=True)
+    # mmseg's tools/test.py: the visualizer's save_dir; --interval is ours
+    # (mmseg's hook draws every 50th test iteration unless told).
+    seg = Config(dict(default_scope='mmseg', visualizer=dict(
+        type='SegLocalVisualizer'), default_hooks=dict(
+            visualization=dict(type='SegVisualizationHook'))))
+    prepare_test_cfg(seg, str(ckpt), show_dir='vis')
+    assert seg.default_hooks.visualization == dict(
+        type='SegVisualizationHook', draw=True)
+    assert seg.visualizer.save_dir == 'vis'
+    prepare_test_cfg(seg, str(ckpt), show=True, interval=1)
+    assert seg.default_hooks.visualization == dict(
+        type='SegVisualizationHook', draw=True, show=True, wait_time=2,
+        interval=1)
+    with pytest.raises(ValueError, match='--interval must be at least 1, '
+                       'got 0'):
+        prepare_test_cfg(seg, str(ckpt), show=True, interval=0)
+
+
+def test_out_is_a_folder_of_label_maps_for_mmseg(tmp_path):
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    seg = Config(dict(default_scope='mmseg', test_evaluator=dict(
+        type='IoUMetric', iou_metrics=['mIoU'])))
+    prepare_test_cfg(seg, str(ckpt), out='preds')
+    assert seg.test_evaluator == dict(type='IoUMetric', iou_metrics=['mIoU'],
+                                      output_dir='preds', keep_results=True)
 
 
 def test_tools_refuse_bad_input_in_one_line(tmp_path):

@@ -46,7 +46,7 @@ import sys
 import torch, torchvision, mmengine, mmcv
 import mmcv.ops  # noqa: F401  (the compiled ops must load against this torch)
 from mmcv.ops import nms  # noqa: F401
-import mmdet, mmpretrain, pycocotools, pytest, sklearn, matplotlib  # noqa
+import mmdet, mmpretrain, mmseg, pycocotools, pytest, sklearn, matplotlib  # noqa
 import mim  # noqa: F401
 import mmscalenet  # noqa: F401
 assert torch.__version__.split('+')[0] == sys.argv[1], torch.__version__

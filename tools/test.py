@@ -1,9 +1,11 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Evaluate a checkpoint with an MMDetection or MMPretrain config.
+"""Evaluate a checkpoint with an MMDetection, MMPretrain or MMSegmentation
+config.
 
 Reports what the config's ``test_evaluator`` computes: COCO bbox mAP for
 detection configs (mmdet's ``CocoMetric``), top-1/top-5 for classification
-configs (mmpretrain's ``Accuracy``).
+configs (mmpretrain's ``Accuracy``), mIoU for segmentation configs (mmseg's
+``IoUMetric``).
 
 Example:
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out r.pkl]
@@ -30,21 +32,25 @@ def parse_args():
     parser.add_argument(
         '--out',
         type=str,
-        help='dump predictions to a pickle file for offline evaluation')
+        help='dump predictions for offline evaluation: a .pkl file '
+        '(detection, classification), a folder of label-map PNGs '
+        '(segmentation, as mmseg\'s tool)')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
         help='directory where painted images will be saved: for detection '
-        'configs under work_dir/timestamp/ (as mmdet\'s tool), for '
-        'classification configs where given (as mmpretrain\'s tool)')
+        'and segmentation configs under work_dir/timestamp/ (as mmdet\'s '
+        'and mmseg\'s tools), for classification configs where given (as '
+        'mmpretrain\'s tool)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--interval',
         type=int,
-        default=1,
-        help='visualize per interval samples (classification configs)')
+        help='draw every interval-th test iteration (classification '
+        'configs: default 1; segmentation configs: default the config\'s '
+        'SegVisualizationHook interval, 50 in mmseg)')
     add_cfg_options(parser)
     add_launcher_args(parser)
     return parser.parse_args()

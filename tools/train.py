@@ -1,5 +1,5 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Train a model from an MMDetection or MMPretrain config.
+"""Train a model from an MMDetection, MMPretrain or MMSegmentation config.
 
 The same arguments as ``mmdet/tools/train.py`` and
 ``mmpretrain/tools/train.py``; which library's conventions apply is read

@@ -1,9 +1,9 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """What ``tools/train.py`` and ``tools/test.py`` do to a config.
 
-The command-line flags of mmdet's and mmpretrain's tools, applied to an
-mmengine ``Config`` the way each library's own script applies them; the
-library is the config's ``default_scope``.
+The command-line flags of mmdet's, mmpretrain's and mmseg's tools, applied
+to an mmengine ``Config`` the way each library's own script applies them;
+the library is the config's ``default_scope``.
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -13,28 +13,32 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-SUPPORTED_SCOPES = ('mmdet', 'mmpretrain')
+SUPPORTED_SCOPES = ('mmdet', 'mmpretrain', 'mmseg')
 
 
 def config_scope(cfg: Config) -> str:
     """The library a config is for: its ``default_scope``, or, for a bare
     model config (``configs/_base_/models/*``), the library that registers
-    its model type. mmdet or mmpretrain; anything else is an error."""
+    its model type. mmdet, mmpretrain or mmseg; anything else is an
+    error."""
     scope = cfg.get('default_scope', None)
     if scope is None and isinstance(cfg.get('model'), dict):
         scope = _scope_of_model_type(cfg.model.get('type'))
     if scope not in SUPPORTED_SCOPES:
         raise ValueError(
             f'default_scope must be one of {SUPPORTED_SCOPES} (the config '
-            f'chooses MMDetection or MMPretrain), got {scope!r}')
+            f'chooses MMDetection, MMPretrain or MMSegmentation), got '
+            f'{scope!r}')
     return scope
 
 
 def _scope_of_model_type(model_type) -> Optional[str]:
-    from mmdet.registry import MODELS as MMDET_MODELS
-    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-    for scope, registry in (('mmpretrain', MMPRETRAIN_MODELS),
-                            ('mmdet', MMDET_MODELS)):
+    import importlib
+    for scope in ('mmpretrain', 'mmdet', 'mmseg'):
+        try:
+            registry = importlib.import_module(f'{scope}.registry').MODELS
+        except ImportError:  # mmseg is optional
+            continue
         registry.import_from_location()
         if model_type in registry.module_dict:
             return scope
@@ -90,20 +94,34 @@ def prepare_test_cfg(cfg: Config,
                      show: bool = False,
                      show_dir: Optional[str] = None,
                      wait_time: float = 2,
-                     interval: int = 1) -> Config:
+                     interval: Optional[int] = None) -> Config:
     """Apply the test script's flags to ``cfg`` in place and return it.
 
     ``out`` appends the library's dump metric, as mmdet's
-    (``DumpDetResults``) and mmpretrain's (``DumpResults``) test scripts do.
-    ``show``/``show_dir`` turn the config's ``VisualizationHook`` on as each
-    library's test script does: predictions drawn on the images, shown in a
-    window and/or saved under ``work_dir/<timestamp>/<show_dir>``.
+    (``DumpDetResults``) and mmpretrain's (``DumpResults``) test scripts do
+    (a .pkl file); for mmseg it is a folder, where ``IoUMetric`` writes the
+    predicted label maps as PNGs (``output_dir``, ``keep_results``), as
+    mmseg's test script does. ``show``/``show_dir`` turn the config's
+    ``VisualizationHook`` on as each library's test script does:
+    predictions drawn on the images, shown in a window and/or saved under
+    ``work_dir/<timestamp>/<show_dir>``. ``interval`` draws every
+    ``interval``-th test iteration (classification: default 1, as
+    mmpretrain's script; segmentation: default the hook's own, 50 in
+    mmseg, whose script has no such flag).
     """
     scope = cfg.default_scope = config_scope(cfg)
+    if interval is not None and interval < 1:
+        raise ValueError(f'--interval must be at least 1, got {interval}')
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     cfg.load_from = checkpoint
-    if out is not None:
+    if out is not None and scope == 'mmseg':  # mmseg's tools/test.py
+        evaluator = cfg.test_evaluator
+        if not isinstance(evaluator, dict):
+            raise ValueError(f'--out needs one test_evaluator (IoUMetric), '
+                             f'got {type(evaluator).__name__}')
+        evaluator.update(output_dir=out, keep_results=True)
+    elif out is not None:
         if not out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl or .pickle file, '
                              f'got {out!r}')
@@ -128,9 +146,17 @@ def prepare_test_cfg(cfg: Config,
                 hook.update(show=True, wait_time=wait_time)
             if show_dir is not None:
                 hook['test_out_dir'] = show_dir
+        elif scope == 'mmseg':  # mmseg's tools/test.py
+            hook['draw'] = True
+            if show:
+                hook.update(show=True, wait_time=wait_time)
+            if show_dir is not None:
+                cfg.visualizer['save_dir'] = show_dir
+            if interval is not None:
+                hook['interval'] = interval
         else:  # mmpretrain's tools/test.py
             hook.update(enable=True, show=show, wait_time=wait_time,
-                        out_dir=show_dir, interval=interval)
+                        out_dir=show_dir, interval=interval or 1)
     return cfg
 
 
@@ -142,6 +168,10 @@ DATA_HELP = {
     'CIFAR100': "the README's 'Classification (MMPretrain)' section",
     'FashionMNIST': "the README's 'Evidence: the allocation study' section "
     '(python tools/prepare_fashion_mnist.py)',
+    'CityscapesDataset': "the README's 'Segmentation (MMSegmentation)' "
+    'section',
+    'BaseSegDataset': "the README's 'Segmentation (MMSegmentation)' section "
+    '(tools/make_toy_seg.py writes a toy set in the Cityscapes layout)',
 }
 
 
