@@ -155,7 +155,12 @@ class SABlock(BaseModule):
         h, w = x.shape[-2:]
         src, step = x, factor
         if self.downsample == 'max' and h >= factor and w >= factor:
-            g = max((g for g in pooled if factor % g == 0), default=1)
+            # The coarsest map already pooled by a divisor of factor (a
+            # loop: torch.compile traces no max(..., default=...)).
+            g = 1
+            for done in pooled:
+                if factor % done == 0 and done > g:
+                    g = done
             src, step = pooled.get(g, x), factor // g
         window = (pool_window(src.shape[-2], step),
                   pool_window(src.shape[-1], step))

@@ -84,3 +84,26 @@ def test_torch_compile_sa_block_training():
                               atol=1e-5 * b.grad.abs().max()), name
     for (name, a), b in zip(compiled_block.named_buffers(), eager.buffers()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+def test_whole_scalenet_traces_as_one_graph(deploy):
+    # torch.compile of a whole ScaleNet must see one graph. On the H100's
+    # torch 2.11, dynamo broke the graph in the SA block at
+    # max(..., default=...) (now a loop), recompiled the block's
+    # concatenation per block shape, fell back to eager and skipped CUDA
+    # graphs (20 ms where the eager net takes 11). torch 2.14, here, traces
+    # that builtin, so this guards against new breaks on this torch.
+    # backend='eager' traces without code generation, and fullgraph=True
+    # raises at the first break.
+    import torch._dynamo
+    torch._dynamo.reset()
+    model = ScaleNet(50, 'scalenet50', out_indices=(3, )).eval()
+    if deploy:
+        model.switch_to_deploy()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        traced = torch.compile(model, backend='eager', fullgraph=True)(x)
+    assert torch.equal(traced[0], expected[0])
+
