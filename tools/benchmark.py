@@ -48,9 +48,11 @@ from mmcv.cnn import fuse_conv_bn
 from mmscalenet import ScaleNet
 from mmscalenet.analysis.benchmark import (compiled_steps, cuda_graph_steps,
                                            detection_step, eval_step,
+                                           jit_frozen_steps,
                                            last_conv_on_pooled_maps,
                                            onnx_steps, page_faults,
                                            saved_activation_bytes, stage_macs,
+                                           stage_params,
                                            sync, timed, timed_stages,
                                            train_step)
 from mmscalenet.analysis.official_scalenet import OfficialScaleNet
@@ -190,6 +192,9 @@ def print_profiles(models: Dict[str, nn.Module], x: torch.Tensor, rounds: int,
     print_stage_rows('MACs per stage (ratio to ResNet), per image',
                      {n: [m / 1e6 for m in stage_macs(model, x)]
                       for n, model in models.items()}, 'M')
+    print_stage_rows('Parameters per stage (ratio to ResNet)',
+                     {n: [p / 1e6 for p in stage_params(model)]
+                      for n, model in models.items()}, 'M')
     scalenet = next(m for m in models.values()
                     if isinstance(m.backbone, ScaleNet)).backbone
     for i in (1, 2):
@@ -280,6 +285,19 @@ def benchmark_eval(depth: int, batch: int, models: Dict[str, nn.Module],
             f'(mode {args.compile_mode})',
             lambda: compiled_steps(fused_models, x, args.amp,
                                    args.compile_mode), args, device,
+            'eval_fused', paths, optional=True)
+    if args.compile_freezing:
+        timed_paths(
+            f'[{depth}] Eval forward, batch {batch}, fused, torch.compile '
+            f'with inductor freezing',
+            lambda: compiled_steps(fused_models, x, args.amp,
+                                   freezing=True), args, device,
+            'eval_fused', paths, optional=True)
+    if args.jit:
+        timed_paths(
+            f'[{depth}] Eval forward, batch {batch}, fused, TorchScript '
+            f'(trace, freeze, optimize_for_inference)',
+            lambda: jit_frozen_steps(fused_models, x), args, device,
             'eval_fused', paths, optional=True)
     if device.type == 'cuda' and args.cuda_graphs:
         timed_paths(
@@ -408,6 +426,16 @@ def main():
                  'max-autotune-no-cudagraphs'],
         help='torch.compile mode of --compile (reduce-overhead: with CUDA '
         'graphs on GPUs)')
+    parser.add_argument(
+        '--compile-freezing',
+        action='store_true',
+        help='also time the fused models under torch.compile with '
+        'inductor\'s freezing (weights folded and prepacked)')
+    parser.add_argument(
+        '--jit',
+        action='store_true',
+        help='also time the fused models as frozen TorchScript '
+        '(torch.jit.freeze + optimize_for_inference)')
     parser.add_argument(
         '--no-cuda-graphs',
         dest='cuda_graphs',

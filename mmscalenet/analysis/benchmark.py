@@ -145,18 +145,53 @@ def onnx_steps(models: Dict[str, nn.Module],
 def compiled_steps(models: Dict[str, nn.Module],
                    x: torch.Tensor,
                    amp: bool,
-                   mode: str = 'default') -> Dict[str, Callable[[], None]]:
+                   mode: str = 'default',
+                   freezing: bool = False) -> Dict[str, Callable[[], None]]:
     """``torch.compile`` each model (compiled in the warm-up round).
 
     ``mode`` is torch.compile's: ``'reduce-overhead'`` adds CUDA graphs on
     GPUs, ``'max-autotune'`` searches kernels (minutes per model).
+    ``freezing`` turns on inductor's freezing (weights as constants,
+    folded and, on CPUs, prepacked for oneDNN); it replaces ``mode``.
     """
-    label = 'torch.compile' if mode == 'default' else f'torch.compile {mode}'
+    if freezing:
+        label, compile_args = 'torch.compile freezing', dict(
+            options={'freezing': True})
+    else:
+        label = ('torch.compile'
+                 if mode == 'default' else f'torch.compile {mode}')
+        compile_args = dict(mode=mode)
     return {
-        f'{name} ({label})': eval_step(torch.compile(model, mode=mode), x,
-                                       amp)
+        f'{name} ({label})': eval_step(
+            torch.compile(model, **compile_args), x, amp)
         for name, model in models.items()
     }
+
+
+def jit_frozen_steps(models: Dict[str, nn.Module],
+                     x: torch.Tensor) -> Dict[str, Callable[[], None]]:
+    """TorchScript each model (trace, ``torch.jit.freeze``,
+    ``optimize_for_inference``: on CPUs oneDNN conv fusions and prepacked
+    weights); the traced output is checked against the eager one."""
+    steps = {}
+    for name, model in models.items():
+        with torch.no_grad():
+            expected = model(x)
+            frozen = torch.jit.optimize_for_inference(
+                torch.jit.freeze(torch.jit.trace(model.eval(), x)))
+            for _ in range(2):  # the first calls run the graph optimizer
+                got = frozen(x)
+        if not torch.allclose(got, expected, rtol=1e-3,
+                              atol=1e-3 * expected.abs().max().item()):
+            raise RuntimeError(f'{name}: the frozen TorchScript model '
+                               f'differs from the eager one')
+
+        def step(frozen=frozen):
+            with torch.no_grad():
+                frozen(x)
+
+        steps[f'{name} (TorchScript frozen)'] = step
+    return steps
 
 
 def cuda_graph_steps(models: Dict[str, nn.Module], x: torch.Tensor,
@@ -248,6 +283,20 @@ def stage_macs(model: nn.Module, x: torch.Tensor) -> List[float]:
                 float(measure_complexity(Call(stage, net), (h, )).macs))
             h = stage(h)
     return macs
+
+
+def stage_params(model: nn.Module) -> List[float]:
+    """Parameters of the stem and of each stage (the stem: the backbone's
+    parameters outside the four stages). At batch 1 on a CPU the late
+    stages read their weights for very little arithmetic, so these, not
+    the MACs, bound their time."""
+    net = getattr(model, 'backbone', model)
+    layers = [
+        sum(p.numel() for p in getattr(net, f'layer{i}').parameters())
+        for i in range(1, 5)
+    ]
+    total = sum(p.numel() for p in net.parameters())
+    return [float(total - sum(layers))] + [float(n) for n in layers]
 
 
 def last_conv_on_pooled_maps(block: nn.Module, batch: int, side: int,
