@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Figures of an allocation study, drawn from its results file alone."""
+import os
 import os.path as osp
 import statistics
 from typing import Dict, List
@@ -90,6 +91,7 @@ def plot_study(results: dict, out_dir: str, name: str) -> Dict[str, str]:
         figures['proportions'] = plot_mean_proportions
         figures['gammas'] = plot_gamma_distributions
     paths = {}
+    os.makedirs(out_dir, exist_ok=True)
     for figure, draw in figures.items():
         paths[figure] = osp.join(out_dir, f'{name}_{figure}.png')
         draw(results, paths[figure])

@@ -139,13 +139,14 @@ def test_select_lambda():
 def test_tool_reports_and_draws_without_training(tmp_path):
     path = tmp_path / 'results.json'
     path.write_text(json.dumps(hand_made_results()))
+    plots = tmp_path / 'figures' / 'new'  # made by the tool
     out = run_python('tools/allocation_study.py',
                      'configs/studies/digits.py', '--results', str(path),
-                     '--report')
+                     '--report', '--plots-dir', str(plots))
     assert out.returncode == 0, out.stderr[-3000:]
     assert '| data-driven - even (plain seed) | +1.00 |' in out.stdout
     for figure in ('top1-vs-macs', 'proportions', 'gammas'):
-        png = tmp_path / f'digits_{figure}.png'
+        png = plots / f'digits_{figure}.png'
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', figure
 
 
