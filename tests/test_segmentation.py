@@ -195,7 +195,8 @@ def test_train_and_test_tools_take_mmseg_configs(toy_seg, tmp_path):
 def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     data = [
         f'{loader}.dataset.data_root={toy_seg}'
-        for loader in ('train_dataloader', 'val_dataloader')
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
     ]
     work = tmp_path / 'work'
     run_tool('tools/train.py', TOY_CONFIG, '--work-dir', str(work),
@@ -223,4 +224,6 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     trained_miou, untrained_miou = miou(trained), miou(untrained)
     print(f'toy shapes mIoU: trained {trained_miou}, '
           f'untrained {untrained_miou}')  # pytest -s
-    assert trained_miou > untrained_miou + 20, (trained_miou, untrained_miou)
+    # Runs here: 65.3 trained, 21.0 untrained (every pixel background).
+    assert trained_miou > 50 and trained_miou > untrained_miou + 25, (
+        trained_miou, untrained_miou)

@@ -4,15 +4,18 @@
 # (background, square, circle, triangle), read by mmseg's BaseSegDataset and
 # scored by its IoUMetric. The model is the Cityscapes config's with the
 # heads narrowed (512/256 -> 128/64 channels) to fit the CPU; the backbone
-# is the full dilated ScaleNet-50, not initialised from ImageNet. For smoke
-# runs and the learning test, not for numbers.
+# is the full dilated ScaleNet-50, not initialised from ImageNet (its
+# residual branches start at zero). From scratch in 200 iterations the
+# Cityscapes schedule (SGD, lr 0.01) learned only the background here (mIoU
+# 21.0); AdamW at lr 1e-3 learns the shapes. For smoke runs and the
+# learning test, not for numbers.
 _base_ = './pspnet_scalenet50-d8_4xb2-80k_cityscapes-512x1024.py'
 
 crop_size = (96, 96)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
-    backbone=dict(init_cfg=None),
+    backbone=dict(init_cfg=None, zero_init_residual=True),
     decode_head=dict(num_classes=4, channels=128),
     auxiliary_head=dict(num_classes=4, channels=64))
 
@@ -60,6 +63,8 @@ val_dataloader = dict(
         **toy_dataset))
 test_dataloader = val_dataloader
 
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=1e-4))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=200, val_interval=200)
 param_scheduler = [
     dict(
