@@ -80,15 +80,20 @@ class Classifier(nn.Module):
         return self.fc(self.backbone(x)[-1].mean((2, 3)))
 
 
-def classifiers(depth: int) -> Dict[str, nn.Module]:
+def classifiers(depth: int, size: int = 224) -> Dict[str, nn.Module]:
+    """ResNet, ScaleNet and, at inputs of 224 or more (its last stage
+    pools a 7x7 map by 7), the authors' layer sequence."""
     from mmpretrain.models import ResNet
     arch = f'scalenet{depth}'
-    return {
+    models = {
         f'ResNet-{depth}': Classifier(ResNet(depth, out_indices=(3, ))),
         f'ScaleNet-{depth}': Classifier(ScaleNet(depth, arch,
                                                  out_indices=(3, ))),
-        f'ScaleNet-{depth} (authors\' sequence)': OfficialScaleNet(arch),
     }
+    if size >= 224:
+        models[f'ScaleNet-{depth} (authors\' sequence)'] = \
+            OfficialScaleNet(arch)
+    return models
 
 
 def fused(models: Dict[str, nn.Module]) -> Dict[str, nn.Module]:
@@ -316,7 +321,7 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
               if args.channels_last else torch.contiguous_format)
     models = {
         n: m.to(device, memory_format=layout).eval()
-        for n, m in classifiers(depth).items()
+        for n, m in classifiers(depth, args.size).items()
     }
     for batch in args.batch:
         benchmark_eval(depth, batch, models, args, device)
