@@ -48,6 +48,7 @@ from mmcv.cnn import fuse_conv_bn
 from mmscalenet import ScaleNet
 from mmscalenet.analysis.benchmark import (compiled_steps, cuda_graph_steps,
                                            detection_step, eval_step,
+                                           first_call_seconds,
                                            jit_frozen_steps,
                                            last_conv_on_pooled_maps,
                                            onnx_steps, page_faults,
@@ -238,19 +239,26 @@ def timed_paths(title: str,
                 device: torch.device,
                 target: str,
                 paths: Dict[str, float],
-                optional: bool = False) -> None:
+                optional: bool = False,
+                compiled: bool = False) -> None:
     """Time one inference path of every model and print its rows. An
     ``optional`` path that fails (a compiler, exporter or graph capture
     refusing a model) is reported in one line and left out of the
-    best-path rows; the plain and fused paths raise."""
+    best-path rows; the plain and fused paths raise. For a ``compiled``
+    path the first call of each model (its compilation) is printed too."""
     try:
-        times = timed(steps(), args.rounds, args.warmup, device)
+        built = steps()
+        if compiled:
+            first = first_call_seconds(built, device)
+        times = timed(built, args.rounds, args.warmup, device)
     except Exception as error:  # noqa: BLE001  (report, go on measuring)
         if not optional:
             raise
         print(f'\n{title}\n  not measured: {type(error).__name__}: '
               f'{str(error).splitlines()[0] if str(error) else ""}')
         return
+    if compiled:
+        print_rows(f'{title}: first call (compilation)', first, 's', 1)
     print_rows(title, times, 'ms', 1e3, target)
     paths.update(times)
 
@@ -290,14 +298,14 @@ def benchmark_eval(depth: int, batch: int, models: Dict[str, nn.Module],
             f'(mode {args.compile_mode})',
             lambda: compiled_steps(fused_models, x, args.amp,
                                    args.compile_mode), args, device,
-            'eval_fused', paths, optional=True)
+            'eval_fused', paths, optional=True, compiled=True)
     if args.compile_freezing:
         timed_paths(
             f'[{depth}] Eval forward, batch {batch}, fused, torch.compile '
             f'with inductor freezing',
             lambda: compiled_steps(fused_models, x, args.amp,
                                    freezing=True), args, device,
-            'eval_fused', paths, optional=True)
+            'eval_fused', paths, optional=True, compiled=True)
     if args.jit:
         timed_paths(
             f'[{depth}] Eval forward, batch {batch}, fused, TorchScript '

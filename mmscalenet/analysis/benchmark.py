@@ -118,6 +118,20 @@ def timed(steps: Dict[str, Callable[[], None]], rounds: int, warmup: int,
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def first_call_seconds(steps: Dict[str, Callable[[], None]],
+                       device: torch.device) -> Dict[str, float]:
+    """Seconds of each step's first call: for a compiled model, its
+    compilation (and one run)."""
+    seconds = {}
+    for name, step in steps.items():
+        sync(device)
+        start = time.perf_counter()
+        step()
+        sync(device)
+        seconds[name] = time.perf_counter() - start
+    return seconds
+
+
 def onnx_steps(models: Dict[str, nn.Module],
                x: torch.Tensor) -> Dict[str, Callable[[], None]]:
     """Export each model to ONNX (opset 17) and run it in onnxruntime."""
