@@ -54,6 +54,9 @@ def test_the_toy_set_is_in_the_cityscapes_layout(toy_seg):
     label = cv2.imread(str(labels[0]), cv2.IMREAD_UNCHANGED)
     assert label.shape == (96, 96) and label.dtype == np.uint8
     assert set(np.unique(label)) <= set(range(len(SEGMENTATION_CLASSES)))
+    # The toy config names the labels the maker writes, in its order.
+    cfg = Config.fromfile(osp.join(REPO, TOY_CONFIG))
+    assert cfg.metainfo.classes == SEGMENTATION_CLASSES
     assert 0 in label and label.max() > 0  # background and a shape
     # The shapes are the coloured pixels: the label map marks them.
     image = cv2.imread(str(images[0])).astype(int)

@@ -36,10 +36,8 @@ import numpy as np
 #: The shape classes, in label order (COCO category ids and segmentation
 #: labels start at 1; segmentation label 0 is the background).
 CLASSES = ('square', 'circle', 'triangle')
-#: mmseg metainfo of the segmentation layout.
+#: The segmentation labels, in order (a config's ``metainfo.classes``).
 SEGMENTATION_CLASSES = ('background', ) + CLASSES
-SEGMENTATION_PALETTE = [[128, 128, 128], [220, 20, 60], [0, 142, 70],
-                        [250, 170, 30]]
 
 
 def shape_polygon(kind: str, cx: float, cy: float, r: float) -> np.ndarray:
