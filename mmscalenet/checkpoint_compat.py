@@ -71,5 +71,6 @@ def allow_mmengine_checkpoints() -> None:
     if add_safe_globals is None:
         return
     from mmengine.logging.history_buffer import HistoryBuffer
-    add_safe_globals([HistoryBuffer, (_history_buffer_method, 'builtins.getattr')]
-                     + _numpy_globals())
+    add_safe_globals(
+        [HistoryBuffer, (_history_buffer_method, 'builtins.getattr')] +
+        _numpy_globals())

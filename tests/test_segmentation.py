@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import (assert_same_state, imagenet_scalenet50_checkpoint,
-                     run_python, run_tool)
+                     run_tool)
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -161,39 +161,6 @@ def miou(text: str) -> float:
     return float(re.findall(r'mIoU: (-?[\d.]+)', text)[-1])
 
 
-def test_train_and_test_tools_take_mmseg_configs(toy_seg, tmp_path):
-    work = tmp_path / 'work'
-    run_tool('tools/train.py', TOY_CONFIG, '--work-dir', str(work),
-             '--cfg-options', f'train_dataloader.dataset.data_root={toy_seg}',
-             f'val_dataloader.dataset.data_root={toy_seg}',
-             'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-             'default_hooks.checkpoint.interval=2')
-    out = tmp_path / 'predictions'
-    text = run_tool('tools/test.py', TOY_CONFIG, str(work / 'iter_2.pth'),
-                    '--work-dir', str(tmp_path / 'test'), '--out', str(out),
-                    '--show-dir', str(tmp_path / 'vis'), '--interval', '1',
-                    '--cfg-options',
-                    f'test_dataloader.dataset.data_root={toy_seg}',
-                    # mmseg's SegVisualizationHook reads runner.iter, which
-                    # builds the train loop, data included (so does mmseg's
-                    # own test script with --show-dir).
-                    f'train_dataloader.dataset.data_root={toy_seg}')
-    assert 0 <= miou(text) <= 100
-    # --out: mmseg's IoUMetric wrote every predicted label map.
-    assert len(list(out.glob('*.png'))) == 16
-    # --show-dir --interval 1: mmseg's visualizer saved every drawn
-    # prediction (mmseg's own hook draws every 50th by default).
-    assert len(list((tmp_path / 'vis').rglob('*.png'))) == 16
-    # A missing data folder is one line naming it and the README section.
-    bad = run_python('tools/test.py', TOY_CONFIG, str(work / 'iter_2.pth'),
-                     '--cfg-options',
-                     'test_dataloader.dataset.data_root=/nonexistent/toy')
-    assert bad.returncode != 0 and 'Traceback' not in bad.stderr
-    line = bad.stderr.strip().splitlines()[-1]
-    assert "'/nonexistent/toy' does not exist" in line
-    assert 'tools/make_toy_seg.py' in line
-
-
 @pytest.mark.slow
 def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     data = [
@@ -205,9 +172,19 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     run_tool('tools/train.py', TOY_CONFIG, '--work-dir', str(work),
              '--cfg-options', *data, timeout=1200)
     checkpoint = str(work / 'iter_200.pth')
+    out = tmp_path / 'predictions'
+    # mmseg's SegVisualizationHook (--show-dir) reads runner.iter, which
+    # builds the train loop, data included (so does mmseg's own test script
+    # with --show-dir): the data options name the train root too.
     trained = run_tool('tools/test.py', TOY_CONFIG, checkpoint,
-                       '--work-dir', str(tmp_path / 'test'),
-                       '--cfg-options', *data)
+                       '--work-dir', str(tmp_path / 'test'), '--out',
+                       str(out), '--show-dir', str(tmp_path / 'vis'),
+                       '--interval', '1', '--cfg-options', *data)
+    # --out: mmseg's IoUMetric wrote every predicted label map.
+    assert len(list(out.glob('*.png'))) == 16
+    # --show-dir --interval 1: mmseg's visualizer saved every drawn
+    # prediction (mmseg's own hook draws every 50th by default).
+    assert len(list((tmp_path / 'vis').rglob('*.png'))) == 16
     # mmseg's own test script on the same checkpoint gives the same mIoU.
     import mmseg
     mmseg_test = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
@@ -227,6 +204,6 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     trained_miou, untrained_miou = miou(trained), miou(untrained)
     print(f'toy shapes mIoU: trained {trained_miou}, '
           f'untrained {untrained_miou}')  # pytest -s
-    # Runs here: 65.3 trained, 21.0 untrained (every pixel background).
+    # Here (seed 0): 63.86 trained, 20.19 untrained (all background).
     assert trained_miou > 50 and trained_miou > untrained_miou + 25, (
         trained_miou, untrained_miou)

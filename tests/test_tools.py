@@ -209,6 +209,15 @@ def test_tools_refuse_bad_input_in_one_line(tmp_path):
          "the ImageNet data is missing (how to prepare it: the README's "
          "'Classification (MMPretrain)' section; another location: "
          '--cfg-options test_dataloader.dataset.data_root=DIR)'),
+        (('tools/test.py', 'configs/pspnet/pspnet_scalenet50-d8_1xb4-200iter_'
+          'toy-shapes-96x96.py', __file__, '--cfg-options',
+          'test_dataloader.dataset.data_root=/nonexistent/toy'),
+         "error: test_dataloader.dataset.data_root '/nonexistent/toy' does "
+         "not exist: the BaseSegDataset data is missing (how to prepare it: "
+         "the README's 'Segmentation (MMSegmentation)' section "
+         '(tools/make_toy_seg.py writes a toy set in the Cityscapes layout); '
+         'another location: --cfg-options '
+         'test_dataloader.dataset.data_root=DIR)'),
     ]:
         out = run_python(*args)
         assert out.returncode != 0

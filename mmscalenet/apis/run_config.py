@@ -140,7 +140,8 @@ def prepare_test_cfg(cfg: Config,
                 '--show/--show-dir need a VisualizationHook in the config\'s '
                 'default_hooks, e.g. default_hooks = dict(visualization=dict('
                 "type='VisualizationHook'))")
-        if scope == 'mmdet':  # mmdet.engine.hooks.utils.trigger_visualization_hook
+        # as mmdet.engine.hooks.utils.trigger_visualization_hook
+        if scope == 'mmdet':
             hook['draw'] = True
             if show:
                 hook.update(show=True, wait_time=wait_time)

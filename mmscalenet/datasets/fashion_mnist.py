@@ -147,7 +147,8 @@ def find_file(folder: str, spec: IdxFile) -> Optional[str]:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = osp.join(osp.dirname(path), f'.{osp.basename(path)}.part{os.getpid()}')
+    tmp = osp.join(
+        osp.dirname(path), f'.{osp.basename(path)}.part{os.getpid()}')
     try:
         with open(tmp, 'wb') as f:
             f.write(data)

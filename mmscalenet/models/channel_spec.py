@@ -70,7 +70,8 @@ class ChannelSpec:
                     f'C_{num_scales}, side]: {num_scales + 1} entries')
             if len(row) < 2:
                 raise ValueError(f'block {k}: a row needs at least one '
-                                 f'channel count and the side, got {list(row)}')
+                                 f'channel count and the side, got '
+                                 f'{list(row)}')
             if len(row) != len(rows[0]):
                 raise ValueError(
                     f'block {k}: row {list(row)} has {len(row) - 1} scales '

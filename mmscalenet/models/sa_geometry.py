@@ -113,8 +113,10 @@ def kernel_size(side: int, scale_index: int) -> int:
     return 3 if side / 2**scale_index > 1 else 1
 
 
-def upsample_is_nearest(size: Tuple[int, int], pooled: Tuple[int, int]) -> bool:
-    """Whether ``pooled`` goes back to ``size`` by nearest (integer multiple)."""
+def upsample_is_nearest(size: Tuple[int, int],
+                        pooled: Tuple[int, int]) -> bool:
+    """Whether ``pooled`` goes back to ``size`` by nearest (an integer
+    multiple)."""
     return all(s % p == 0 for s, p in zip(size, pooled))
 
 

@@ -207,8 +207,6 @@ class ScaleNet(ResidualBackbone):
                     sa_downsample=self.sa_downsample) for row in rows
             ])
 
-
-
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Refuse a checkpoint whose tensors do not fit this net's shapes.
 

@@ -14,7 +14,6 @@ from mmscalenet.models import pooling
 from mmscalenet.models.pooling import StemMaxPool, max_pool_tiled
 
 
-
 @pytest.mark.parametrize('structure', sorted(PUBLISHED_VARIANTS))
 def test_deploy_equals_eval_on_every_published_structure(structure):
     model = ScaleNet(PUBLISHED_VARIANTS[structure].depth, structure).eval()
@@ -104,8 +103,8 @@ def test_stem_max_pool_equals_max_pool2d(size, views_at_any_size):
 @pytest.mark.parametrize('layout',
                          [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize('size', [(56, 56), (57, 43)])
-def test_sa_block_inference_path_equals_autograd_path(layout, size,
-                                                     views_at_any_size):
+def test_sa_block_inference_path_equals_autograd_path(
+        layout, size, views_at_any_size):
     # Without autograd the scales are written into one buffer, repeated
     # ones through a broadcast view; with autograd it is interpolate + cat.
     block = SABlock(8, [3, 2, 4, 5], side=56).eval()

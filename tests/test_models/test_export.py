@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+from helpers import randomize_norms
 
 from mmscalenet.models import SABlock, ScaleNet
 
@@ -107,3 +108,24 @@ def test_whole_scalenet_traces_as_one_graph(deploy):
         traced = torch.compile(model, backend='eager', fullgraph=True)(x)
     assert torch.equal(traced[0], expected[0])
 
+
+@pytest.mark.skipif(
+    shutil.which('c++') is None and shutil.which('g++') is None,
+    reason='torch.compile needs a C++ compiler on the CPU')
+def test_batch_1_deploy_path_equals_the_plain_classifier():
+    # The README's deploy path for latency: switch_to_deploy(), then
+    # torch.compile (inductor) of the backbone, on mmpretrain's classifier
+    # as get_model builds it, at batch 1 and 224x224.
+    mmpretrain = pytest.importorskip('mmpretrain')
+    import torch._dynamo
+    torch._dynamo.reset()
+    model = randomize_norms(
+        mmpretrain.get_model('scalenet50_8xb32_in1k')).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = model(x, mode='tensor')
+        model.backbone.switch_to_deploy()
+        model.backbone = torch.compile(model.backbone)
+        got = model(x, mode='tensor')
+    torch.testing.assert_close(
+        got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())

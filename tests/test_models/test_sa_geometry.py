@@ -12,10 +12,9 @@ def test_kernel_rule_is_the_authors():
     assert geo.kernel_size(8, 3) == 1
 
 
-@pytest.mark.parametrize('size, factor, pooled', [(56, 7, 8), (14, 4, 3),
-                                                   (7, 2, 3), (7, 7, 1),
-                                                   (3, 7, 1), (1, 2, 1),
-                                                   (13, 1, 13)])
+@pytest.mark.parametrize('size, factor, pooled',
+                         [(56, 7, 8), (14, 4, 3), (7, 2, 3), (7, 7, 1),
+                          (3, 7, 1), (1, 2, 1), (13, 1, 13)])
 def test_pooled_size_floor_and_whole_map(size, factor, pooled):
     assert geo.downsampled_size(size, factor) == pooled
 

@@ -29,7 +29,6 @@ CIFAR_VARIANTS = [
 ]
 
 
-
 def imagenet_sizes(h, w):
     """Expected stage sides: stem conv /2, max pool /2, then a 2x2 pool per
     stage (a 1-pixel map stays 1 pixel)."""

@@ -109,8 +109,8 @@ class TestGammaSparsityHook(TestCase):
 
     def test_negative_gammas_are_pushed_up(self):
         hook = GammaSparsityHook(lambda_l1=0.1)
-        runner = self.runner('neg', max_iters=1, structure='seed',
-                            custom_hooks=[hook])
+        runner = self.runner(
+            'neg', max_iters=1, structure='seed', custom_hooks=[hook])
         gamma = sa_gammas(runner.model)[0]
         with torch.no_grad():
             gamma[:4] = -0.5
@@ -127,7 +127,8 @@ class TestGammaSparsityHook(TestCase):
         torch.testing.assert_close(gamma.grad, torch.zeros_like(gamma))
 
     def test_lambda_zero_equals_a_run_without_the_hook(self):
-        runner = self.runner('b',
+        runner = self.runner(
+            'b',
             max_iters=3,
             structure='seed',
             custom_hooks=[dict(type='GammaSparsityHook', lambda_l1=0)])
@@ -139,12 +140,12 @@ class TestGammaSparsityHook(TestCase):
             self.assertTrue(torch.equal(p, q), name)
 
     def test_penalty_makes_gammas_sparse_and_is_logged(self):
-        runner = self.runner('sparse',
+        runner = self.runner(
+            'sparse',
             max_iters=20,
             structure='seed',
             custom_hooks=[dict(type='GammaSparsityHook', lambda_l1=0.5)])
-        reference = self.runner('ref', max_iters=20,
-                               structure='seed')
+        reference = self.runner('ref', max_iters=20, structure='seed')
         runner.train()
         reference.train()
         l1 = sum(g.abs().sum() for g in sa_gammas(runner.model))
@@ -154,7 +155,8 @@ class TestGammaSparsityHook(TestCase):
         self.assertAlmostEqual(logged, float(l1), delta=0.05 * float(l1))
 
     def test_amp_and_accumulation_are_refused(self):
-        runner = self.runner('acc',
+        runner = self.runner(
+            'acc',
             max_iters=1,
             structure='seed',
             custom_hooks=[dict(type='GammaSparsityHook', lambda_l1=1e-3)])

@@ -45,7 +45,8 @@ class NeuronAllocationHook(Hook):
         plot (bool): Write the plot. Defaults to True.
 
     Example:
-        >>> custom_hooks = [dict(type='NeuronAllocationHook', budget_ratio=1.0)]
+        >>> custom_hooks = [
+        ...     dict(type='NeuronAllocationHook', budget_ratio=1.0)]
     """
 
     priority = 'LOW'
