@@ -47,6 +47,7 @@ import torch, torchvision, mmengine, mmcv
 import mmcv.ops  # noqa: F401  (the compiled ops must load against this torch)
 from mmcv.ops import nms  # noqa: F401
 import mmdet, mmpretrain, mmseg, pycocotools, pytest, sklearn, matplotlib  # noqa
+import xdist  # noqa: F401  (pytest-xdist: make test's workers)
 import mim  # noqa: F401
 import mmscalenet  # noqa: F401
 assert torch.__version__.split('+')[0] == sys.argv[1], torch.__version__
