@@ -230,10 +230,12 @@ class AllocationStudy:
             runs[k]['lambda_l1']: runs[k]['top1']
             for k in self.selection_keys()
         }
+        trained_per_class = (self.protocol.train_per_class -
+                             sparsity.holdout_per_class)
         self.results['selection'] = dict(
             rule=f'largest lambda_l1 whose held-out top-1 is within '
             f'{sparsity.tolerance} points of the unpenalised seed\'s '
-            f'(trained on {self.protocol.train_per_class - sparsity.holdout_per_class}'
+            f'(trained on {trained_per_class}'
             f' images per class, evaluated on the other '
             f'{sparsity.holdout_per_class} per class of the training '
             f'subset); the smallest where none is',

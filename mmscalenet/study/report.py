@@ -82,7 +82,8 @@ def paired_table(results: dict) -> List[str]:
     seeds = sorted({s for runs in table.values() for s in runs})
     lines = [
         '| difference (top-1 points) | ' +
-        ' | '.join(f'seed {s}' for s in seeds) + ' | mean +- std | MACs a / b |',
+        ' | '.join(f'seed {s}' for s in seeds) +
+        ' | mean +- std | MACs a / b |',
         '|---|' + '---|' * len(seeds) + '---|---|'
     ]
     for name, a, b in PAIRS:
