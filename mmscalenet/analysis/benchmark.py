@@ -110,26 +110,24 @@ def timed(steps: Dict[str, Callable[[], None]], rounds: int, warmup: int,
     for r in range(rounds):
         order = list(steps.items())
         for name, step in (order[::-1] if r % 2 else order):
-            sync(device)
-            start = time.perf_counter()
-            step()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(call_seconds(step, device))
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def call_seconds(step: Callable[[], None], device: torch.device) -> float:
+    """Seconds of one call of ``step``, the device synchronised around it."""
+    sync(device)
+    start = time.perf_counter()
+    step()
+    sync(device)
+    return time.perf_counter() - start
 
 
 def first_call_seconds(steps: Dict[str, Callable[[], None]],
                        device: torch.device) -> Dict[str, float]:
     """Seconds of each step's first call: for a compiled model, its
     compilation (and one run)."""
-    seconds = {}
-    for name, step in steps.items():
-        sync(device)
-        start = time.perf_counter()
-        step()
-        sync(device)
-        seconds[name] = time.perf_counter() - start
-    return seconds
+    return {name: call_seconds(step, device) for name, step in steps.items()}
 
 
 def onnx_steps(models: Dict[str, nn.Module],

@@ -114,8 +114,8 @@ def test_batch_1_deploy_path_equals_the_plain_classifier():
     # The README's deploy path for latency: switch_to_deploy(), then
     # torch.compile (inductor) of the backbone, on mmpretrain's classifier
     # as get_model builds it, at batch 1 and 224x224; fullgraph=True
-    # asserts the deploy backbone compiles as one graph. About 100 s here
-    # with an empty inductor cache (mostly C++ compilation).
+    # asserts the deploy backbone compiles as one graph. 70-100 s here
+    # with an empty inductor cache (mostly compilation), 33 s with a warm one.
     mmpretrain = pytest.importorskip('mmpretrain')
     import torch._dynamo
     torch._dynamo.reset()
