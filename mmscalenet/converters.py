@@ -17,6 +17,7 @@ from typing import Dict
 
 import torch
 
+from .checkpoint_integrity import check_checkpoint_file
 from .models import PUBLISHED_VARIANTS, ScaleNet
 
 _SA_KEY = re.compile(r'^(layer\d+\.\d+)\.(conv2|bn2)\.(\d+)\.(.+)$')
@@ -114,8 +115,7 @@ def convert_official_state_dict(checkpoint, arch: str,
 def convert_official_checkpoint(src: str, dst: str, arch: str) -> None:
     """Convert the file ``src`` into ``dst``; ``dst`` is written only when
     the whole conversion succeeded (atomically, via a temporary file)."""
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'checkpoint not found: {src}')
+    check_checkpoint_file(src)
     try:
         checkpoint = torch.load(src, map_location='cpu', weights_only=True)
     except Exception as e:  # zip, pickle and weights-only errors alike

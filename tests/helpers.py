@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import torch
-import torch.nn as nn
+
+from mmscalenet.analysis.equivalence import randomize_norms  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -43,20 +44,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm2d of ``module`` random statistics and affine
-    parameters (reproducible), so that folding or reordering them shows."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
-    return module
 
 
 def imagenet_scalenet50_checkpoint(path) -> dict:

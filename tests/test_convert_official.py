@@ -130,8 +130,7 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_in_one_line(tmp_path):
     dst = tmp_path / 'dst.pth'
     for src, message in [
         (osp.join(REPO, 'README.md'),
-         'README.md is not a PyTorch checkpoint torch.load can read safely '
-         '(UnpicklingError'),
+         "README.md is not a PyTorch checkpoint (it starts with b'# mm')"),
         (str(tmp_path / 'missing.pth'), 'checkpoint not found: '),
     ]:
         out = run_python('tools/convert_official.py', src, str(dst),

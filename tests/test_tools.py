@@ -3,10 +3,11 @@
 import os
 import os.path as osp
 import re
+import sys
 
 import numpy as np
 import pytest
-from helpers import run_python, run_tool
+from helpers import run_command, run_python, run_tool
 from mmengine.config import Config
 
 from mmscalenet.apis import prepare_test_cfg, prepare_train_cfg
@@ -198,23 +199,23 @@ def test_tools_refuse_bad_input_in_one_line(tmp_path):
           '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path}/'),
          f"error: train_dataloader.dataset.ann_file '{tmp_path}/annotations/"
          "instances_train2017.json' does not exist: the CocoDataset data is "
-         "missing (how to prepare it: the README's 'Detection (MMDetection)' "
-         'section (tools/make_toy_coco.py writes a toy set in the same '
+         'missing (how to prepare it: docs/detection.md '
+         '(tools/make_toy_coco.py writes a toy set in the same '
          'layout); another location: --cfg-options '
          'train_dataloader.dataset.data_root=DIR)'),
         (('tools/test.py', 'configs/scalenet/scalenet50_8xb32_in1k.py',
           __file__, '--cfg-options',
           'test_dataloader.dataset.data_root=nowhere'),
          "error: test_dataloader.dataset.data_root 'nowhere' does not exist: "
-         "the ImageNet data is missing (how to prepare it: the README's "
-         "'Classification (MMPretrain)' section; another location: "
+         'the ImageNet data is missing (how to prepare it: '
+         'docs/classification.md; another location: '
          '--cfg-options test_dataloader.dataset.data_root=DIR)'),
         (('tools/test.py', 'configs/pspnet/pspnet_scalenet50-d8_1xb4-200iter_'
           'toy-shapes-96x96.py', __file__, '--cfg-options',
           'test_dataloader.dataset.data_root=/nonexistent/toy'),
          "error: test_dataloader.dataset.data_root '/nonexistent/toy' does "
          "not exist: the BaseSegDataset data is missing (how to prepare it: "
-         "the README's 'Segmentation (MMSegmentation)' section "
+         'docs/segmentation.md '
          '(tools/make_toy_seg.py writes a toy set in the Cityscapes layout); '
          'another location: --cfg-options '
          'test_dataloader.dataset.data_root=DIR)'),
@@ -256,3 +257,38 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
         memory[name.strip()] = float(ratio)
     assert memory['ScaleNet-50'] <= 1.10
     assert memory['ScaleNet-50'] < memory["ScaleNet-50 (authors' sequence)"]
+
+
+def test_check_paths_tool(tmp_path):
+    out = run_python('tools/check_paths.py', '--size', '64', '--batch', '1')
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == ('ScaleNet-50 on cpu, batch 1, 64x64, fp32 (TF32 '
+                        'off):')
+    assert len(lines) == 9 and all(line.endswith(': ok')
+                                    for line in lines[1:])
+    bad = run_python('tools/check_paths.py', '--device', 'cuda:7')
+    if bad.returncode != 0 and 'Traceback' not in bad.stderr:
+        assert bad.stderr.strip().startswith('error: --device cuda:7')
+
+
+@pytest.mark.slow
+def test_gpu_script_dry_run_runs_every_part(tmp_path):
+    """tools/gpu_measurements.sh --dry-run: every part of the device call
+    on the CPU at tiny sizes (it measures nothing; it shows that nothing
+    the GPU call needs is missing or broken)."""
+    out = run_command(['bash', 'tools/gpu_measurements.sh', str(tmp_path),
+                       '--dry-run'], env=dict(PYTHON=sys.executable),
+                      timeout=1800)
+    log = (tmp_path / 'gpu.log').read_text()
+    assert out.returncode == 0, log[-3000:]
+    parts = re.findall(r'^== (.*): exit code (\d+)', log, re.M)
+    assert len(parts) == 15, parts
+    assert all(code == '0' for _, code in parts), parts
+    markdown = (tmp_path / 'benchmarks-gpu.md').read_text()
+    for row in ('SA paths cpu-tuned', 'cudnn.benchmark', 'channels-last',
+                'ScaleNet-50 padded x8 (', 'fused, zero-padded x8 (',
+                'Top operators by self CPU time, ScaleNet-50',
+                'Backbone forward + backward, 1 images',
+                '[101] Best inference path of each, batch 1'):
+        assert row in markdown, row

@@ -21,9 +21,12 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmscalenet  # noqa: F401
 from mmscalenet.allocation import (AllocationError, allocate_from_model,
+                                   diagnose_model_allocation,
                                    even_allocation_of_model)
 from mmscalenet.allocation.writer import write_allocation
 from mmscalenet.apis import add_cfg_options, config_scope
+from mmscalenet.checkpoint_integrity import (CorruptCheckpointError,
+                                             check_checkpoint_file)
 
 
 def parse_args():
@@ -39,6 +42,12 @@ def parse_args():
     parser.add_argument(
         '--b', type=float, default=0.0, help='cost exponent of the ranking')
     parser.add_argument(
+        '--channel-divisor',
+        type=int,
+        default=1,
+        help='keep every scale\'s channels a multiple of this, within the '
+        'same budget (8 suits GPU tensor cores; default 1: the paper)')
+    parser.add_argument(
         '--even',
         action='store_true',
         help='write the even allocation at the same budget instead')
@@ -48,8 +57,7 @@ def parse_args():
 
 def load_seed_weights(model, checkpoint: str) -> None:
     """Load ``checkpoint`` into ``model``, refusing one that does not fit."""
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    check_checkpoint_file(checkpoint)
     state = torch.load(checkpoint, map_location='cpu', weights_only=True)
     state = state.get('state_dict', state)
     state = {k[7:] if k.startswith('module.') else k: v
@@ -72,6 +80,9 @@ def load_seed_weights(model, checkpoint: str) -> None:
 
 def main():
     args = parse_args()
+    if osp.exists(args.out) and not osp.isdir(args.out):
+        sys.exit(f'allocate: --out {args.out} is a file; give a directory '
+                 f'(created if missing) for the spec, config and plot')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -88,15 +99,25 @@ def main():
         else:
             load_seed_weights(model, args.checkpoint)
             result = allocate_from_model(
-                model, budget_ratio=args.budget_ratio, b=args.b, meta=meta)
+                model, budget_ratio=args.budget_ratio, b=args.b, meta=meta,
+                channel_divisor=args.channel_divisor)
             print(result.report())
+            diagnostics = diagnose_model_allocation(model, result)
+            print(diagnostics.summary())
+            warning = diagnostics.warning()
+            if warning:
+                print(f'warning: {warning}', file=sys.stderr)
             spec, name = result.spec, 'allocated_spec.json'
-    except (AllocationError, FileNotFoundError) as e:
+    except (AllocationError, CorruptCheckpointError, FileNotFoundError) as e:
         sys.exit(f'allocate: {e}')
-    paths = write_allocation(
-        spec, args.out, seed_cfg=cfg, spec_name=name,
-        title=f'budget ratio {args.budget_ratio}'
-        + ('' if args.even else f', b = {args.b}'))
+    try:
+        paths = write_allocation(
+            spec, args.out, seed_cfg=cfg, spec_name=name,
+            title=f'budget ratio {args.budget_ratio}'
+            + ('' if args.even else f', b = {args.b}'))
+    except OSError as e:  # a folder above --out is a file, no permission
+        sys.exit(f'allocate: cannot write into --out {args.out}: '
+                 f'{e.strerror or e}')
     for kind, path in paths.items():
         print(f'{kind}: {path}')
 

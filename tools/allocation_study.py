@@ -9,9 +9,14 @@ allocation from scratch, and trains, with the same schedule and data order,
 the even allocation at the same budget, the bottleneck ResNet and, where the
 protocol has one, a ResNet widened to the ScaleNets' MACs and a seed trained
 with an L1 penalty on its gammas (strength chosen on held-out training
-images). Every finished run goes into the results file at once; a second
-call skips what is there, so a study can span sessions. Then it prints the
-tables (markdown) and draws the figures.
+images). Where the protocol has a second round, it then trains, per seed,
+the even net at each data-driven net's MACs, a long seed (its ranking
+recorded epoch by epoch) and its allocation, and a seed whose L1 strength
+keeps the budget's cut inside ranked neurons. Every finished run goes into
+the results file at once; a second call skips what is there, so a study can
+span sessions. One study trains into a results file and a work dir at a
+time: a second process on either stops in one line naming the first. Then
+it prints the tables (markdown) and draws the figures.
 
 Protocols:
     configs/studies/digits.py             ``make demo``: scikit-learn's digits,
@@ -27,7 +32,7 @@ Example:
         --work-dir work_dirs/demo
     python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py
     python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py \
-        --report
+        --report --update-doc docs/study.md
 """
 import argparse
 import os
@@ -37,8 +42,9 @@ import sys
 import mmscalenet  # noqa: F401
 from mmscalenet.datasets.fashion_mnist import (HOW_TO_GET,
                                                FashionMNISTError, is_prepared)
-from mmscalenet.study import (AllocationStudy, ProtocolError, StudyProtocol,
-                              plot_study, read_results, report)
+from mmscalenet.study import (AllocationStudy, ProtocolError,
+                              StudyLockedError, StudyProtocol, plot_study,
+                              read_results, report)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -68,10 +74,13 @@ def parse_args():
         help='print the tables and draw the figures of the results file '
         'without training')
     parser.add_argument(
+        '--update-doc',
         '--update-readme',
-        metavar='README',
-        help='also write the tables into README between the lines '
-        '<!-- study-report:begin --> and <!-- study-report:end -->')
+        dest='update_doc',
+        metavar='MARKDOWN',
+        help='also write the tables into MARKDOWN (the study\'s page: '
+        'docs/study.md) between the lines <!-- study-report:begin --> and '
+        '<!-- study-report:end -->')
     overrides = parser.add_argument_group(
         'overrides (smoke runs; they make a protocol of their own)')
     overrides.add_argument(
@@ -92,6 +101,24 @@ def parse_args():
         nargs='+',
         help='the L1 strengths the selection tries')
     overrides.add_argument(
+        '--first-round-only',
+        action='store_true',
+        help='leave out the protocol\'s second round')
+    overrides.add_argument(
+        '--long-seed-epochs',
+        type=int,
+        help='epochs of the second round\'s long seed')
+    overrides.add_argument(
+        '--ranked-lambdas',
+        type=float,
+        nargs='+',
+        help='the L1 strengths the second round\'s selection tries')
+    overrides.add_argument(
+        '--channel-divisor',
+        type=int,
+        help='allocations keep every scale a multiple of this (8: GPU '
+        'tensor cores)')
+    overrides.add_argument(
         '--holdout-per-class',
         type=int,
         help='held-out training images per class for the selection')
@@ -104,7 +131,8 @@ def load_protocol(args) -> tuple:
     its results apart)."""
     protocol = StudyProtocol.fromfile(args.protocol)
     changed = False
-    for name in ('seeds', 'epochs', 'train_per_class', 'test_per_class'):
+    for name in ('seeds', 'epochs', 'train_per_class', 'test_per_class',
+                 'channel_divisor'):
         value = getattr(args, name)
         if value is not None:
             setattr(protocol, name, value)
@@ -113,6 +141,15 @@ def load_protocol(args) -> tuple:
         value = getattr(args, name)
         if value is not None and protocol.sparsity is not None:
             setattr(protocol.sparsity, name, value)
+            changed = True
+    if args.first_round_only and protocol.second_round is not None:
+        protocol.second_round = None
+        changed = True
+    for arg, name in (('long_seed_epochs', 'long_seed_epochs'),
+                      ('ranked_lambdas', 'lambdas')):
+        value = getattr(args, arg)
+        if value is not None and protocol.second_round is not None:
+            setattr(protocol.second_round, name, value)
             changed = True
     if changed:
         protocol.name += '-custom'
@@ -174,8 +211,8 @@ def main():
     print(f'\nResults: {results_path}\n')
     tables = report(results)
     print(tables)
-    if args.update_readme:
-        replace_between_markers(args.update_readme, tables)
+    if args.update_doc:
+        replace_between_markers(args.update_doc, tables)
     plots = plot_study(results, args.plots_dir or osp.dirname(
         osp.abspath(results_path)), protocol.name)
     print('Figures: ' + ', '.join(plots.values()))
@@ -185,5 +222,5 @@ if __name__ == '__main__':
     try:
         main()
     except (ProtocolError, FashionMNISTError, FileNotFoundError,
-            ValueError) as e:
+            StudyLockedError, ValueError) as e:
         sys.exit(f'error: {e}')

@@ -18,7 +18,18 @@ all alike) and report medians. Rows:
 - the backbones alone (the authors' sequence too) and Faster R-CNN FPN,
   one 800x1216 image, eval;
 - with ``--profile``: torch.profiler tables, the time and MACs of every
-  stage, and the block's last 1x1 conv rewritten onto the pooled maps.
+  stage, and the block's last 1x1 conv rewritten onto the pooled maps;
+- with ``--kernel-table``: the top kernels by GPU time (operators by self
+  CPU time on a CPU) of ResNet and ScaleNet, eval and training step, with
+  an "other" row, so the rows account for every millisecond;
+- the GPU levers, each a flag to measure on and off: ``--cudnn-benchmark``,
+  ``--channels-last``, ``--compile`` (``--compile-mode``), CUDA graphs of the
+  eval forward (default on CUDA) and of the whole training step
+  (``--cuda-graph-train``), ``--sa-paths`` (the SA block's CPU rewrites
+  forced on or off, :mod:`mmscalenet.models.execution`), and
+  ``--channel-multiple`` (rows of ScaleNet padded to GPU-shaped channels:
+  the padded build for training, ``switch_to_deploy(channel_multiple=)``
+  for the fused rows; each row names its MACs).
 
 Each row prints the ratio ScaleNet / ResNet and the project's target for it
 (``TARGETS``). The measuring itself (steps, interleaved timing, saved
@@ -46,10 +57,13 @@ import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
 
 from mmscalenet import ScaleNet
-from mmscalenet.analysis.benchmark import (compiled_steps, cuda_graph_steps,
+from mmscalenet.analysis import measure_complexity
+from mmscalenet.analysis.benchmark import (backbone_train_step,
+                                           compiled_steps, cuda_graph_steps,
+                                           cuda_graph_train_steps,
                                            detection_step, eval_step,
                                            first_call_seconds,
-                                           jit_frozen_steps,
+                                           jit_frozen_steps, kernel_table,
                                            last_conv_on_pooled_maps,
                                            onnx_steps, page_faults,
                                            saved_activation_bytes, stage_macs,
@@ -57,6 +71,7 @@ from mmscalenet.analysis.benchmark import (compiled_steps, cuda_graph_steps,
                                            sync, timed, timed_stages,
                                            train_step)
 from mmscalenet.analysis.official_scalenet import OfficialScaleNet
+from mmscalenet.models.execution import forced_sa_paths
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TARGETS = {
@@ -81,9 +96,20 @@ class Classifier(nn.Module):
         return self.fc(self.backbone(x)[-1].mean((2, 3)))
 
 
-def classifiers(depth: int, size: int = 224) -> Dict[str, nn.Module]:
-    """ResNet, ScaleNet and, at inputs of 224 or more (its last stage
-    pools a 7x7 map by 7), the authors' layer sequence."""
+def gmacs(model: nn.Module, size: int = 224) -> float:
+    """Conv and fc GMACs of a classifier at ``size`` x ``size``."""
+    with torch.no_grad():
+        return measure_complexity(
+            copy.deepcopy(model).eval(),
+            (torch.rand(1, 3, size, size), )).macs / 1e9
+
+
+def classifiers(depth: int,
+                size: int = 224,
+                channel_multiple: int = 1) -> Dict[str, nn.Module]:
+    """ResNet, ScaleNet, with ``channel_multiple`` > 1 ScaleNet built
+    padded to it (named with its MACs) and, at inputs of 224 or more (its
+    last stage pools a 7x7 map by 7), the authors' layer sequence."""
     from mmpretrain.models import ResNet
     arch = f'scalenet{depth}'
     models = {
@@ -91,29 +117,50 @@ def classifiers(depth: int, size: int = 224) -> Dict[str, nn.Module]:
         f'ScaleNet-{depth}': Classifier(ScaleNet(depth, arch,
                                                  out_indices=(3, ))),
     }
+    if channel_multiple > 1:
+        padded = Classifier(
+            ScaleNet(depth, arch, out_indices=(3, ),
+                     channel_multiple=channel_multiple))
+        models[f'ScaleNet-{depth} padded x{channel_multiple} '
+               f'({gmacs(padded):.3f} GMACs)'] = padded
     if size >= 224:
         models[f'ScaleNet-{depth} (authors\' sequence)'] = \
             OfficialScaleNet(arch)
     return models
 
 
-def fused(models: Dict[str, nn.Module]) -> Dict[str, nn.Module]:
+def fused(models: Dict[str, nn.Module],
+          channel_multiple: int = 1) -> Dict[str, nn.Module]:
+    """Every model conv-BN fused; with ``channel_multiple`` > 1 also the
+    published ScaleNet deployed with its scales zero-padded to it (named
+    with its MACs on paper)."""
     out = {}
     for name, model in models.items():
         if 'authors' in name:
             continue
-        model = copy.deepcopy(model).eval()
-        if isinstance(model.backbone, ScaleNet):
-            model.backbone.switch_to_deploy()  # the head has no norm
+        deployed = copy.deepcopy(model).eval()
+        if isinstance(deployed.backbone, ScaleNet):
+            deployed.backbone.switch_to_deploy()  # the head has no norm
         else:
-            fuse_conv_bn(model)
-        out[f'{name} fused'] = model
+            fuse_conv_bn(deployed)
+        out[f'{name} fused'] = deployed
+        if channel_multiple > 1 and isinstance(model.backbone, ScaleNet) \
+                and model.backbone.channel_multiple == 1:
+            padded = copy.deepcopy(model).eval()
+            padded.backbone.switch_to_deploy(channel_multiple)
+            out[f'{name} fused, zero-padded x{channel_multiple} '
+                f'({gmacs(padded):.3f} GMACs)'] = padded
     return out
 
 
 def missing_detection_ops() -> str:
-    """Why the detectors cannot run here ('' if they can): mmdet's RoI
-    and NMS layers need mmcv's compiled ops (not in mmcv-lite)."""
+    """Why the detectors cannot run here ('' if they can): mmdet itself,
+    and its RoI and NMS layers need mmcv's compiled ops (not in
+    mmcv-lite)."""
+    try:
+        import mmdet  # noqa: F401
+    except ImportError as error:
+        return f'mmdet is not installed: {error}'
     try:
         import mmcv.ops  # noqa: F401
     except ImportError as error:
@@ -152,6 +199,20 @@ def print_step_profiles(steps: Dict[str, Callable[[], None]],
         print(f'\nProfile, {name}, {what}:')
         print(prof.key_averages().table(
             sort_by='self_cpu_time_total', row_limit=12))
+
+
+def print_kernel_tables(steps: Dict[str, Callable[[], None]], what: str,
+                        device: torch.device, top: int = 15) -> None:
+    """:func:`kernel_table` of each step, printed side by side in one list
+    per model, with each table's total (its rows add up to it)."""
+    unit = 'kernels by GPU time' if device.type == 'cuda' else \
+        'operators by self CPU time'
+    for name, rows in kernel_table(steps, device, top).items():
+        total = sum(r[1] for r in rows)
+        print(f'\nTop {unit}, {name}, {what} (one call: {total:.2f} ms)')
+        for kernel, ms, calls in rows:
+            print(f'  {kernel[:70]:<72}{ms:>9.3f} ms {calls:>6} calls '
+                  f'{ms / total:>6.1%}')
 
 
 def print_rows(title: str, values: Dict[str, float], unit: str, scale: float,
@@ -277,7 +338,7 @@ def benchmark_eval(depth: int, batch: int, models: Dict[str, nn.Module],
         f'[{depth}] Eval forward, batch {batch}, {args.size}x{args.size}',
         lambda: {n: eval_step(m, x, args.amp)
                  for n, m in models.items()}, args, device, 'eval', paths)
-    fused_models = fused(models)
+    fused_models = fused(models, args.channel_multiple)
     if args.profile:
         print_profiles(fused_models, x, args.rounds, args.warmup, device,
                        args.amp)
@@ -329,10 +390,35 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
               if args.channels_last else torch.contiguous_format)
     models = {
         n: m.to(device, memory_format=layout).eval()
-        for n, m in classifiers(depth, args.size).items()
+        for n, m in classifiers(depth, args.size,
+                                args.channel_multiple).items()
     }
-    for batch in args.batch:
+    for batch in ([] if args.skip_eval else args.batch):
         benchmark_eval(depth, batch, models, args, device)
+    if args.kernel_table:
+        x = torch.randn(
+            args.batch[0], 3, args.size, args.size,
+            device=device).contiguous(memory_format=layout)
+        print_kernel_tables(
+            {n: eval_step(m, x, args.amp)
+             for n, m in fused(models).items()},
+            f'fused eval forward, batch {args.batch[0]}', device)
+    if not args.skip_detection and not args.skip_train:
+        backbones = {
+            n: m.backbone.train()
+            for n, m in models.items() if 'authors' not in n
+        }
+        xb = torch.randn(
+            args.det_batch, 3, h, w,
+            device=device).contiguous(memory_format=layout)
+        print_rows(
+            f'[{depth}] Backbone forward + backward, {args.det_batch} images '
+            f'{h}x{w} (a detector\'s per-GPU batch)',
+            timed({n: backbone_train_step(b, xb, args.amp)
+                   for n, b in backbones.items()}, args.rounds, args.warmup,
+                  device), 'ms', 1e3, 'train')
+        for b in backbones.values():
+            b.eval()
     if not args.skip_detection:
         print_rows(
             f'[{depth}] Backbone alone (stem and 4 stages), eval, one '
@@ -356,6 +442,17 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
             f'{args.train_batch}',
             timed(steps, args.rounds, args.warmup, device), 'ms', 1e3,
             'train')
+        if args.cuda_graph_train and device.type == 'cuda':
+            timed_paths(
+                f'[{depth}] Training step, batch {args.train_batch}, fp32, '
+                f'whole step replayed as a CUDA graph',
+                lambda: cuda_graph_train_steps(
+                    {n: m for n, m in models.items() if 'authors' not in n},
+                    xt, yt), args, device, 'train', {}, optional=True)
+        if args.kernel_table:
+            print_kernel_tables(
+                {n: s for n, s in steps.items() if 'authors' not in n},
+                f'training step, batch {args.train_batch}', device)
         if device.type == 'cpu':
             print_rows(
                 f'[{depth}] Minor page faults in one training step '
@@ -405,6 +502,12 @@ def main():
         default=[16, 1],
         help='batch sizes of the eval rows (each with its best-path row)')
     parser.add_argument('--train-batch', type=int, default=16)
+    parser.add_argument(
+        '--det-batch',
+        type=int,
+        default=2,
+        help='images of the backbone training rows at --det-size (the '
+        'Faster R-CNN configs\' per-GPU batch)')
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument(
         '--det-size',
@@ -419,6 +522,13 @@ def main():
     parser.add_argument(
         '--amp', action='store_true', help='autocast (fp16 on CUDA)')
     parser.add_argument('--skip-train', action='store_true')
+    parser.add_argument(
+        '--skip-eval', action='store_true', help='no eval forward rows')
+    parser.add_argument(
+        '--tf32',
+        action='store_true',
+        help='fp32 convs and matmuls on TF32 tensor cores (cuDNN\'s convs '
+        'use them by default; this turns them on for matmuls too)')
     parser.add_argument('--skip-detection', action='store_true')
     parser.add_argument(
         '--channels-last',
@@ -461,6 +571,34 @@ def main():
         help='print torch.profiler tables of the fused eval forwards and '
         'of a training step, and the time and MACs of every stage')
     parser.add_argument(
+        '--kernel-table',
+        action='store_true',
+        help='print the top kernels by GPU time (operators by self CPU time '
+        'on a CPU) of each model, fused eval forward and training step')
+    parser.add_argument(
+        '--cudnn-benchmark',
+        action='store_true',
+        help='torch.backends.cudnn.benchmark = True (cuDNN times its '
+        'algorithms per shape and keeps the fastest)')
+    parser.add_argument(
+        '--cuda-graph-train',
+        action='store_true',
+        help='on CUDA, also time the whole fp32 training step replayed as '
+        'a CUDA graph')
+    parser.add_argument(
+        '--sa-paths',
+        default='auto',
+        choices=['auto', 'plain', 'cpu-tuned'],
+        help='the SA block\'s implementation: per device as measured '
+        '(auto), the authors\' plain order everywhere, or the CPU '
+        'rewrites everywhere (mmscalenet/models/execution.py)')
+    parser.add_argument(
+        '--channel-multiple',
+        type=int,
+        default=1,
+        help='also time ScaleNet with every scale padded to a multiple of '
+        'this (8: tensor cores): built padded, and deployed zero-padded')
+    parser.add_argument(
         '--append-to',
         metavar='MARKDOWN',
         help='also append the output, with the command, to this markdown '
@@ -485,14 +623,28 @@ def benchmark(args) -> None:
     name = (torch.cuda.get_device_name(device)
             if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} '
             f'threads')
+    if args.channel_multiple < 1:
+        sys.exit(f'error: --channel-multiple must be at least 1, got '
+                 f'{args.channel_multiple}')
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    tf32 = device.type == 'cuda' and torch.backends.cuda.matmul.allow_tf32
     print(f'device: {name}; torch {torch.__version__}; '
           f'allocator: {allocator()}; {"AMP" if args.amp else "fp32"}'
-          f'{", channels-last" if args.channels_last else ""}; '
+          f'{" (TF32 matmuls)" if tf32 else ""}'
+          f'{", channels-last" if args.channels_last else ""}'
+          f'{", cudnn.benchmark" if args.cudnn_benchmark else ""}'
+          f'; SA paths {args.sa_paths}; '
           f'{args.rounds} interleaved '
           f'rounds after {args.warmup} warm-up, medians; ratios are '
           f'ScaleNet / ResNet')
-    for depth in args.depths:
-        benchmark_depth(depth, args, device)
+    paths = (contextlib.nullcontext() if args.sa_paths == 'auto' else
+             forced_sa_paths(args.sa_paths))
+    with paths:
+        for depth in args.depths:
+            benchmark_depth(depth, args, device)
 
 
 class Tee(io.TextIOBase):

@@ -14,6 +14,7 @@ Example:
 import argparse
 import sys
 
+from mmscalenet.checkpoint_integrity import CorruptCheckpointError
 from mmscalenet.converters import (CheckpointMismatchError,
                                    convert_official_checkpoint)
 from mmscalenet.models import STRUCTURE_NAMES
@@ -37,7 +38,8 @@ def main():
     args = parse_args()
     try:
         convert_official_checkpoint(args.src, args.dst, args.arch)
-    except (CheckpointMismatchError, FileNotFoundError) as e:
+    except (CheckpointMismatchError, CorruptCheckpointError,
+            FileNotFoundError) as e:
         sys.exit(f'convert_official: {e}')
     print(f'converted {args.src} ({args.arch}) -> {args.dst}')
 

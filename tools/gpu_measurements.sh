@@ -1,54 +1,114 @@
 #!/usr/bin/env bash
-# The measurements this project makes when a GPU is at hand, as one command:
+# The GPU measurements of issue 19 as one prepared command: one call of at
+# most 8 minutes (two calls and the start-ups fit a session's 15 minutes of
+# device time). Every part has its own time limit; a part that runs out is
+# reported and the next one starts.
 #
-#   1. the GPU table of tools/benchmark.py: ResNet-50/101 against
-#      ScaleNet-50/101 at batch 16 and 1, fp32 and AMP, plain, fused and
-#      replayed as CUDA graphs, training steps, memory and Faster R-CNN rows;
-#      then torch.compile with CUDA graphs (mode reduce-overhead) at batch 1
-#      for depth 50. Appended to OUT/benchmarks-gpu.md (to be appended to
-#      docs/benchmarks.md).
-#   2. the GPU protocol of the Fashion-MNIST allocation study
-#      (configs/studies/fashion-mnist-gpu.py), 12 runs at a time, results in
-#      OUT/fashion-mnist-gpu.json (written after every finished run, so a
-#      study stopped at its time limit keeps what it finished).
+#   0. the carried wheels (.whl, made by tools/gpu_wheels.sh) installed under
+#      /tmp/site when the machine lacks mmengine (the GPU image has torch,
+#      no OpenMMLab packages and no registry);
+#   1. tools/check_paths.py: every SA path, the zero-padded deploy and the
+#      padded build give the plain model's outputs (and losses and
+#      gradients) on the GPU;
+#   2. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
+#      training step batch 32, fp32 (TF32) and AMP, each lever on its own
+#      (SA paths, cudnn.benchmark, channels-last, channels padded to 8, CUDA
+#      graphs of the whole training step);
+#   3. the per-kernel tables (torch.profiler, top kernels by GPU time),
+#      ScaleNet-50 against ResNet-50, eval batch 16 and training step;
+#   4. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
+#      training step batch 32, the backbone's forward + backward on 2 images
+#      of 800x1216, fp32 and AMP, every lever on.
 #
-# Every part has a time limit, so the whole stays inside one 10-minute call.
-# Needs the project's packages importable and data/fashion_mnist prepared
-# (tools/prepare_fashion_mnist.py).
+# Everything the benchmark prints is appended to OUT/benchmarks-gpu.md (to
+# be appended to docs/benchmarks.md; its device line names the GPU); the
+# whole log is OUT/gpu.log.
 #
-# Usage: tools/gpu_measurements.sh OUT [STUDY_SECONDS]
-#   OUT            folder for the outputs
-#   STUDY_SECONDS  time limit of the study (default 260)
+# Usage: tools/gpu_measurements.sh OUT [--dry-run]
+#   --dry-run  on the CPU, tiny sizes and rounds: checks that every part
+#              runs (tests/test_tools.py runs it), measures nothing
 set -u
-OUT="${1:?usage: tools/gpu_measurements.sh OUT [STUDY_SECONDS]}"
-STUDY_SECONDS="${2:-260}"
+OUT="${1:?usage: tools/gpu_measurements.sh OUT [--dry-run]}"
+DRY="${2:-}"
 PY="${PYTHON:-python3}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
+LOG="$OUT/gpu.log"
 
-bench() {  # bench LIMIT ARGS...: one benchmark run, its output kept
-    local limit="$1"
-    shift
-    echo "== benchmark $* (limit ${limit} s)"
-    timeout "$limit" "$PY" tools/benchmark.py --device cuda \
-        --append-to "$OUT/benchmarks-gpu.md" "$@" 2>&1 |
-        tee -a "$OUT/benchmark.log"
+if ! "$PY" -c 'import mmengine' 2>/dev/null; then
+    if ls .whl/*.whl >/dev/null 2>&1; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile \
+            --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+        export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    else
+        echo "mmengine is missing and there are no wheels in .whl:" \
+            "run tools/gpu_wheels.sh here and carry .whl" >&2
+        exit 1
+    fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+if [ "$DRY" = "--dry-run" ]; then
+    DEVICE=cpu
+    SIZE=(--size 64 --det-size 64 96 --train-batch 2 --det-batch 1
+          --batch 2 --rounds 1 --warmup 0)
+    BIG=(--batch 2 1)
+    ROUNDS=(--rounds 1 --warmup 0)
+    LIMIT_ALL=600
+else
+    DEVICE=cuda
+    SIZE=(--size 224 --det-size 800 1216 --train-batch 32 --det-batch 2
+          --rounds 20 --warmup 5)
+    BIG=(--batch 16 64 1)
+    ROUNDS=(--rounds 10 --warmup 3)
+    LIMIT_ALL=
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv |
+        tee -a "$LOG"
+fi
+
+part() {  # part SECONDS TITLE COMMAND...: one part, its output kept
+    local limit="$1" title="$2"
+    shift 2
+    [ -z "$LIMIT_ALL" ] || limit="$LIMIT_ALL"
+    echo "== $title (limit ${limit} s)" | tee -a "$LOG"
+    local start=$SECONDS
+    timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
     local rc="${PIPESTATUS[0]}"
-    [ "$rc" = 0 ] || echo "== benchmark $* ended with exit code $rc" |
-        tee -a "$OUT/benchmark.log"
+    echo "== $title: exit code $rc, $((SECONDS - start)) s" | tee -a "$LOG"
 }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-bench 70 --rounds 30 --warmup 5
-bench 60 --rounds 30 --warmup 5 --amp
-bench 110 --depths 50 --batch 1 --rounds 30 --warmup 3 --skip-train \
-    --skip-detection --compile --compile-mode reduce-overhead
+bench() {  # bench SECONDS TITLE ARGS...
+    local limit="$1" title="$2"
+    shift 2
+    part "$limit" "$title" "$PY" tools/benchmark.py --device "$DEVICE" \
+        --append-to "$OUT/benchmarks-gpu.md" "$@"
+}
 
-echo "== study (limit ${STUDY_SECONDS} s)"
-OMP_NUM_THREADS=1 timeout "$STUDY_SECONDS" "$PY" tools/allocation_study.py \
-    configs/studies/fashion-mnist-gpu.py --workers 12 \
-    --results "$OUT/fashion-mnist-gpu.json" \
-    --work-dir "${TMPDIR:-/tmp}/work_dirs/fashion-mnist-gpu" \
-    >"$OUT/study.log" 2>&1
-echo "== study ended with exit code $?"
-grep -E "^(started|finished)|Traceback|Error:" "$OUT/study.log" | tail -60
+part 30 "equal outputs on every path" "$PY" tools/check_paths.py \
+    --device "$DEVICE"
+
+# Sized for 480 s: 30 + 10 x 22 + 25 + 30 + 2 x 80 = 465 s at most.
+ABLATE=(--depths 50 --skip-detection --no-cuda-graphs --tf32 "${SIZE[@]}"
+        "${ROUNDS[@]}")
+for amp in "" "--amp"; do
+    bench 22 "ablation: defaults ${amp}" "${ABLATE[@]}" $amp
+    bench 22 "ablation: SA paths cpu-tuned ${amp}" "${ABLATE[@]}" $amp \
+        --sa-paths cpu-tuned
+    bench 22 "ablation: cudnn.benchmark ${amp}" "${ABLATE[@]}" $amp \
+        --cudnn-benchmark
+    bench 22 "ablation: channels-last ${amp}" "${ABLATE[@]}" $amp \
+        --channels-last
+    bench 22 "ablation: channels padded to 8 ${amp}" "${ABLATE[@]}" $amp \
+        --channel-multiple 8
+done
+bench 25 "ablation: CUDA graph of the training step" "${ABLATE[@]}" \
+    --skip-eval --cuda-graph-train --cudnn-benchmark
+bench 30 "per-kernel tables" --depths 50 --skip-detection --no-cuda-graphs \
+    --tf32 --cudnn-benchmark --kernel-table "${SIZE[@]}" --rounds 1 \
+    --warmup 1
+for amp in "" "--amp"; do
+    bench 80 "best paths ${amp}" --depths 50 101 --tf32 --cudnn-benchmark \
+        --channel-multiple 8 --cuda-graph-train "${SIZE[@]}" "${BIG[@]}" \
+        "${ROUNDS[@]}" $amp
+done
+echo "== done" | tee -a "$LOG"

@@ -25,6 +25,25 @@
 # (first seed) is trained on 800 images per class with each candidate and
 # without the penalty, and evaluated on the other 200 per class of the
 # subset; the rule is SparsitySelection's (mmscalenet/study/protocol.py).
+#
+# Second round (issue 20; the 21 first-round runs stay as they are), per seed:
+#   even-matched            the even allocation at the MACs of `allocated`
+#                           (1x1 convs and head included, within 1%: its
+#                           budget ratio searched); the same for every
+#                           data-driven net below (-long, -l1-ranked, -l1)
+#   seed-long               the plain seed trained 16 epochs (4x) with
+#                           SeedReadinessHook: its ranking, epoch by epoch
+#   allocated-long          its allocation, retrained with the 4 epochs
+#   seed-l1-ranked          the seed with the L1 strength chosen so that the
+#                           budget's cut falls inside ranked neurons: the
+#                           largest of `lambdas` whose allocation (seed net on
+#                           the selection split, first seed) keeps at most
+#                           10% of its neurons at |gamma| near 0, fixed before
+#                           any test image is seen
+#   allocated-l1-ranked     its allocation, retrained
+# Budget: at most 4.5 idle hours on 2 cores (measured per run: see the
+# results file's `minutes`); an even-matched net equal to one already trained
+# for that seed reuses its record.
 name = 'fashion-mnist-cpu'
 description = ('Fashion-MNIST, CIFAR ScaleNet-38 (L = 3) at 32x32, '
                '10,000 training images, 3 seeds')
@@ -45,3 +64,8 @@ sparsity = dict(
     holdout_per_class=200,
     tolerance=1.0,
     weighting='uniform')
+second_round = dict(
+    long_seed_epochs=16,
+    lambdas=[5e-4, 1e-3, 2e-3, 4e-3],
+    match_tolerance=0.01,
+    max_near_zero_share=0.10)

@@ -2,11 +2,15 @@
 """Data-driven neuron allocation (paper section 3.2, Algorithm 1)."""
 from .algorithm import (AllocationError, AllocationResult, BlockAllocation,
                         allocate_block, allocate_neurons, even_allocation)
-from .seed_net import (allocate_from_model, even_allocation_of_model,
-                       find_scalenet, sa_layout, seed_importance)
+from .diagnostics import (AllocationDiagnostics, diagnose_allocation,
+                          moved_share)
+from .seed_net import (allocate_from_model, diagnose_model_allocation,
+                       even_allocation_of_model, find_scalenet, sa_layout,
+                       seed_importance)
 
 __all__ = [
-    'AllocationError', 'AllocationResult', 'BlockAllocation',
+    'AllocationDiagnostics', 'diagnose_allocation', 'moved_share',
+    'diagnose_model_allocation', 'AllocationError', 'AllocationResult', 'BlockAllocation',
     'allocate_block', 'allocate_neurons', 'allocate_from_model',
     'even_allocation', 'even_allocation_of_model', 'find_scalenet',
     'sa_layout', 'seed_importance'

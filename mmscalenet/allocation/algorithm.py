@@ -65,7 +65,8 @@ def allocate_block(importance: Sequence[Sequence[float]],
                    costs: Sequence[float],
                    budget: float,
                    b: float = 0.0,
-                   block: int = 0) -> BlockAllocation:
+                   block: int = 0,
+                   channel_divisor: int = 1) -> BlockAllocation:
     """Greedy selection for one block.
 
     Args:
@@ -77,24 +78,45 @@ def allocate_block(importance: Sequence[Sequence[float]],
             ranks by importance alone; b > 0 favours cheap (coarse) scales.
             Defaults to 0.
         block (int): Index of the block, for error messages. Defaults to 0.
+        channel_divisor (int): Keep every scale's channel count a multiple
+            of this (hardware-aware: tensor-core kernels want multiples of
+            8). Each scale's neurons are taken in groups of this many, best
+            first; a group ranks by its weakest member. 1 is the paper's
+            neuron-by-neuron selection. Defaults to 1.
 
     Returns:
         BlockAllocation: Kept neurons. Ties are broken by scale index, then
         channel index (deterministic).
 
     Raises:
-        AllocationError: NaN/infinite or all-zero importances, or a budget
-            below the cheapest neuron.
+        AllocationError: NaN/infinite or all-zero importances, a budget
+            below the cheapest neuron (group), or a bad divisor.
     """
+    if isinstance(channel_divisor, bool) or not isinstance(
+            channel_divisor, int) or channel_divisor < 1:
+        raise AllocationError(f'channel_divisor must be a positive integer, '
+                              f'got {channel_divisor!r}')
     candidates = []
     for scale, (values, cost) in enumerate(zip(importance, costs)):
+        ranked = []
         for channel, value in enumerate(values):
             value = float(value)
             if not math.isfinite(value):
                 raise AllocationError(
                     f'block {block}, scale {scale}, channel {channel}: '
                     f'importance is {value} (did the seed training diverge?)')
-            candidates.append((value / cost**b, scale, channel, cost))
+            ranked.append((value, channel))
+        if channel_divisor > 1:
+            ranked.sort(key=lambda v: (-v[0], v[1]))
+        # Groups of channel_divisor neurons, best first (single neurons in
+        # seed order for a divisor of 1); a trailing partial group is left.
+        for start in range(0, len(ranked) - channel_divisor + 1,
+                           channel_divisor):
+            group = ranked[start:start + channel_divisor]
+            weakest = min(v for v, _ in group)
+            candidates.append((weakest / cost**b, scale, group[0][1],
+                               cost * channel_divisor,
+                               [c for _, c in group]))
     if not candidates:
         raise AllocationError(f'block {block}: no neurons to select from')
     if all(c[0] == 0 for c in candidates):
@@ -103,16 +125,19 @@ def allocate_block(importance: Sequence[Sequence[float]],
             f'the seed net carries no information to allocate by')
     cheapest = min(c[3] for c in candidates)
     if budget < cheapest:
+        unit = ('neuron' if channel_divisor == 1 else
+                f'group of {channel_divisor} neurons')
         raise AllocationError(
             f'block {block}: budget {budget:.0f} MACs is below its cheapest '
-            f'neuron ({cheapest:.0f} MACs); raise budget_ratio')
+            f'{unit} ({cheapest:.0f} MACs); raise budget_ratio'
+            + ('' if channel_divisor == 1 else ' or lower channel_divisor'))
     # Highest score first; equal scores keep scale, then channel order.
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     kept = [[] for _ in importance]
     used = 0
-    for _, scale, channel, cost in candidates:
+    for _, scale, _, cost, channels in candidates:
         if used + cost <= budget:
-            kept[scale].append(channel)
+            kept[scale].extend(channels)
             used += cost
     return BlockAllocation([sorted(k) for k in kept], int(used), budget)
 
@@ -124,7 +149,8 @@ def allocate_neurons(importance: Sequence[Sequence[Sequence[float]]],
                      budget_ratio: float = 1.0,
                      b: float = 0.0,
                      downsample: str = 'max',
-                     meta: Optional[dict] = None) -> AllocationResult:
+                     meta: Optional[dict] = None,
+                     channel_divisor: int = 1) -> AllocationResult:
     """Algorithm 1 for a whole network.
 
     Args:
@@ -138,6 +164,8 @@ def allocate_neurons(importance: Sequence[Sequence[Sequence[float]]],
         b (float): Cost exponent of the ranking. Defaults to 0.
         downsample (str): The SA blocks' downsampling. Defaults to 'max'.
         meta (dict, optional): Extra metadata for the spec.
+        channel_divisor (int): Every kept scale a multiple of this, within
+            the same budgets (see :func:`allocate_block`). Defaults to 1.
 
     Returns:
         AllocationResult: Per-block results and the new :class:`ChannelSpec`.
@@ -154,12 +182,15 @@ def allocate_neurons(importance: Sequence[Sequence[Sequence[float]]],
                 block_neuron_costs(width, side, pool_factors, downsample),
                 block_budget(width, side, budget_ratio),
                 b=b,
-                block=k))
+                block=k,
+                channel_divisor=channel_divisor))
     meta = dict(
         meta or {},
         kind='data-driven',
         budget_ratio=budget_ratio,
         b=b,
+        **({} if channel_divisor == 1 else
+           dict(channel_divisor=channel_divisor)),
         pool_factors=list(pool_factors),
         block_macs=[blk.macs for blk in blocks],
         block_budgets=[blk.budget for blk in blocks])

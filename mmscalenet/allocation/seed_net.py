@@ -8,6 +8,7 @@ import torch.nn as nn
 from ..models import ChannelSpec, SABottleneck, ScaleNet
 from .algorithm import (AllocationError, AllocationResult, allocate_neurons,
                         even_allocation)
+from .diagnostics import AllocationDiagnostics, diagnose_allocation
 
 
 def find_scalenet(model: nn.Module) -> ScaleNet:
@@ -61,7 +62,8 @@ def sa_layout(backbone: ScaleNet) -> dict:
 def allocate_from_model(model: nn.Module,
                         budget_ratio: float = 1.0,
                         b: float = 0.0,
-                        meta: dict = None) -> AllocationResult:
+                        meta: dict = None,
+                        channel_divisor: int = 1) -> AllocationResult:
     """Run the allocation on the seed ScaleNet inside ``model``."""
     backbone = find_scalenet(model)
     return allocate_neurons(
@@ -69,6 +71,7 @@ def allocate_from_model(model: nn.Module,
         budget_ratio=budget_ratio,
         b=b,
         meta=meta,
+        channel_divisor=channel_divisor,
         **sa_layout(backbone))
 
 
@@ -78,3 +81,19 @@ def even_allocation_of_model(model: nn.Module,
     ``model`` (no weights needed)."""
     return even_allocation(
         budget_ratio=budget_ratio, **sa_layout(find_scalenet(model)))
+
+
+def diagnose_model_allocation(model: nn.Module,
+                              result: AllocationResult
+                              ) -> AllocationDiagnostics:
+    """How much the seed's |gamma| ranking decided ``result`` (an allocation
+    of the seed ScaleNet inside ``model``): distance from the even
+    allocation at the same budget, kept neurons tied with the cut or near
+    zero (see :mod:`mmscalenet.allocation.diagnostics`)."""
+    backbone = find_scalenet(model)
+    even = even_allocation(
+        budget_ratio=result.meta.get('budget_ratio', 1.0),
+        **sa_layout(backbone))
+    return diagnose_allocation(
+        seed_importance(backbone), [blk.kept for blk in result.blocks],
+        result.spec.rows(), even.rows())

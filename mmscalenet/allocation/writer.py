@@ -84,7 +84,14 @@ def write_allocation(spec: ChannelSpec,
 
     Returns:
         dict: Paths written, keys ``spec``, ``config``, ``plot``.
+
+    Raises:
+        NotADirectoryError: ``out_dir`` (or a folder above it) is a file;
+            nothing is written.
     """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise NotADirectoryError(f'{out_dir} is a file, not a directory: '
+                                 f'give a directory for the allocation')
     os.makedirs(out_dir, exist_ok=True)
     paths = {'spec': free_path(osp.join(out_dir, spec_name))}
     spec.dump(paths['spec'])

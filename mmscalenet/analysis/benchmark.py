@@ -70,6 +70,111 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return step
 
 
+def backbone_train_step(backbone: nn.Module, x: torch.Tensor,
+                        amp: bool) -> Callable[[], None]:
+    """Forward and backward of a detection backbone alone (every stage's
+    output enters the loss, as an FPN reads them), without an optimizer:
+    what a backbone costs per step of a detector's training."""
+    scaler = torch.amp.GradScaler(enabled=amp and x.is_cuda)
+
+    def step():
+        backbone.zero_grad(set_to_none=True)
+        with torch.autocast(x.device.type, enabled=amp):
+            loss = sum(out.float().mean() for out in backbone(x))
+        scaler.scale(loss).backward()
+
+    return step
+
+
+def cuda_graph_train_steps(models: Dict[str, nn.Module], x: torch.Tensor,
+                           y: torch.Tensor) -> Dict[str, Callable[[], None]]:
+    """Capture each model's whole fp32 training step (forward, loss,
+    backward, SGD with momentum) in a CUDA graph, as PyTorch's "whole
+    network capture" recipe does; the step replays it. The loss of the
+    first replay is checked against an eager step from the same state."""
+    steps = {}
+    for name, model in models.items():
+        model.train()
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=1e-3, momentum=0.9)
+        criterion = nn.CrossEntropyLoss()
+        static_x, static_y = x.clone(), y.clone()
+        side = torch.cuda.Stream(x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm up: momentum buffers, cuDNN choices
+                optimizer.zero_grad(set_to_none=True)
+                criterion(model(static_x), static_y).backward()
+                optimizer.step()
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        optimizer.zero_grad(set_to_none=True)
+        expected = criterion(model(static_x), static_y).item()
+        model.load_state_dict(state)
+        graph = torch.cuda.CUDAGraph()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            static_loss = criterion(model(static_x), static_y)
+            static_loss.backward()
+            optimizer.step()
+        model.load_state_dict(state)
+        graph.replay()
+        torch.cuda.synchronize(x.device)
+        if abs(static_loss.item() - expected) > 1e-3 * max(1, abs(expected)):
+            raise RuntimeError(f'{name}: the CUDA graph training step\'s '
+                               f'loss {static_loss.item():.5f} differs from '
+                               f'the eager one {expected:.5f}')
+        steps[f'{name} (CUDA graph train step)'] = graph.replay
+    return steps
+
+
+def kernel_table(steps: Dict[str, Callable[[], None]], device: torch.device,
+                 top: int = 15) -> Dict[str, List[tuple]]:
+    """Per step, its kernels by device time (CUDA) or its operators by self
+    CPU time (CPU), over one profiled call after a warm-up: the ``top``
+    largest as ``(name, milliseconds, calls)``, then one ``('other', ms,
+    calls)`` row for the rest, so the rows add up to the step's whole
+    measured time.
+
+    Example:
+        >>> kernel_table({'net': step}, torch.device('cpu'))  # doctest: +SKIP
+        {'net': [('aten::mkldnn_convolution', 5.1, 53), ..., ('other', ...)]}
+    """
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device.type == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    tables = {}
+    for name, step in steps.items():
+        step()
+        sync(device)
+        with profile(activities=activities) as prof:
+            step()
+            sync(device)
+        rows = []
+        if device.type == 'cuda':
+            # Device kernels only: events that ran on the GPU.
+            for event in prof.events():
+                if event.device_type.name == 'CUDA':
+                    rows.append((event.name, event.device_time_total / 1e3))
+        else:
+            for event in prof.key_averages():
+                rows.append((event.key, event.self_cpu_time_total / 1e3,
+                             event.count))
+        if device.type == 'cuda':
+            merged: Dict[str, list] = {}
+            for kernel, ms in rows:
+                entry = merged.setdefault(kernel, [0.0, 0])
+                entry[0] += ms
+                entry[1] += 1
+            rows = [(k, v[0], v[1]) for k, v in merged.items()]
+        rows.sort(key=lambda r: -r[1])
+        rest = rows[top:]
+        tables[name] = rows[:top] + [('other', sum(r[1] for r in rest),
+                                      sum(r[2] for r in rest))]
+    return tables
+
+
 def page_faults(step: Callable[[], None]) -> float:
     """Minor page faults of this process during one call of ``step``: the
     cost of memory the allocator handed back to the OS and touches again

@@ -27,15 +27,18 @@ from ..models.channel_spec import STRUCTURE_DIR
 POOL_FACTORS = (1, 2, 4, 7)
 
 
-def build_sa_layers(in_channels, row):
-    """The per-scale convs and BNs of one SA layer, keyed by scale index."""
+def build_sa_layers(in_channels, row, dilation=1):
+    """The per-scale convs and BNs of one SA layer, keyed by scale index
+    (3x3 convs dilated by ``dilation``, padding = dilation)."""
     *channels, side = row
     convs, norms = nn.ModuleDict(), nn.ModuleDict()
     for i, c in enumerate(channels):
         if c > 0:
             k = 3 if side / 2**i > 1 else 1
+            d = dilation if k == 3 else 1
             convs[str(i)] = nn.Conv2d(
-                in_channels, c, k, padding=k // 2, bias=False)
+                in_channels, c, k, padding=d * (k // 2), dilation=d,
+                bias=False)
             norms[str(i)] = nn.BatchNorm2d(c)
     return convs, norms
 
@@ -73,14 +76,15 @@ class OfficialSALayer(nn.Module):
 
 class OfficialBlock(nn.Module):
     """The authors' bottleneck: optional 2x2 max pool of the input, 1x1,
-    SA layer, 1x1, shortcut."""
+    SA layer (its 3x3 convs dilated by ``dilation``), 1x1, shortcut."""
 
-    def __init__(self, in_channels, planes, row, stride, downsample):
+    def __init__(self, in_channels, planes, row, stride, downsample,
+                 dilation=1):
         super().__init__()
         self.stride = stride
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2, self.bn2 = build_sa_layers(planes, row)
+        self.conv2, self.bn2 = build_sa_layers(planes, row, dilation)
         self.conv3 = nn.Conv2d(sum(row[:-1]), planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
         self.downsample = downsample
@@ -95,9 +99,25 @@ class OfficialBlock(nn.Module):
 
 
 class OfficialScaleNet(nn.Module):
-    """The authors' ImageNet ScaleNet for one of the shipped structures."""
+    """The authors' ImageNet ScaleNet for one of the shipped structures.
 
-    def __init__(self, arch='scalenet50', num_classes=1000):
+    ``strides`` and ``dilations`` (per stage) restate the dilated ScaleNet
+    that MMSegmentation 0.x projects ship (xmed-lab/URN,
+    ``mmseg/models/backbones/scalenet.py``) on the authors' file: a stage of
+    stride 1 drops its 2x2 max pool, and every 3x3 conv of every scale in a
+    stage of dilation d is dilated by d with padding d; 1x1 convs are
+    untouched. The upsampling stays the authors' per-input choice.
+
+    Example:
+        >>> os8 = OfficialScaleNet('scalenet101', strides=(1, 2, 1, 1),
+        ...                        dilations=(1, 1, 2, 4))
+    """
+
+    def __init__(self,
+                 arch='scalenet50',
+                 num_classes=1000,
+                 strides=(1, 2, 2, 2),
+                 dilations=(1, 1, 1, 1)):
         super().__init__()
         with open(osp.join(STRUCTURE_DIR, f'{arch}.json')) as f:
             rows = iter(json.load(f))
@@ -117,7 +137,8 @@ class OfficialScaleNet(nn.Module):
                         nn.BatchNorm2d(planes * 4))
                 blocks.append(
                     OfficialBlock(in_channels, planes, next(rows),
-                                  2 if s > 0 and b == 0 else 1, downsample))
+                                  strides[s] if b == 0 else 1, downsample,
+                                  dilations[s]))
                 in_channels = planes * 4
             setattr(self, f'layer{s + 1}', nn.Sequential(*blocks))
         self.fc = nn.Linear(2048, num_classes)
@@ -129,8 +150,14 @@ class OfficialScaleNet(nn.Module):
                 m.weight.data.fill_(1)
                 m.bias.data.zero_()
 
-    def forward(self, x):
+    def stages(self, x):
+        """The four stages' outputs (as a backbone's ``out_indices``)."""
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        outs = []
         for s in range(1, 5):
             x = getattr(self, f'layer{s}')(x)
-        return self.fc(x.mean((2, 3)))
+            outs.append(x)
+        return outs
+
+    def forward(self, x):
+        return self.fc(self.stages(x)[-1].mean((2, 3)))

@@ -13,6 +13,8 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..checkpoint_integrity import check_checkpoint_file
+
 SUPPORTED_SCOPES = ('mmdet', 'mmpretrain', 'mmseg')
 
 
@@ -76,11 +78,20 @@ def prepare_train_cfg(cfg: Config,
     if resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
+        # What mmengine will resume from: the work dir's last checkpoint.
+        last = osp.join(cfg.work_dir, 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last) as f:
+                latest = f.read().strip()
+            if latest:
+                check_checkpoint_file(
+                    latest, f'--resume checkpoint (from {last})')
     elif resume is not None:
-        if not osp.isfile(resume):
-            raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
+        check_checkpoint_file(resume, '--resume checkpoint')
         cfg.resume = True
         cfg.load_from = resume
+    elif isinstance(cfg.get('load_from'), str) and '://' not in cfg.load_from:
+        check_checkpoint_file(cfg.load_from, 'load_from checkpoint')
     if no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -112,8 +123,8 @@ def prepare_test_cfg(cfg: Config,
     scope = cfg.default_scope = config_scope(cfg)
     if interval is not None and interval < 1:
         raise ValueError(f'--interval must be at least 1, got {interval}')
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    if '://' not in checkpoint:
+        check_checkpoint_file(checkpoint)
     cfg.load_from = checkpoint
     if out is not None and scope == 'mmseg':  # mmseg's tools/test.py
         evaluator = cfg.test_evaluator
@@ -161,18 +172,16 @@ def prepare_test_cfg(cfg: Config,
     return cfg
 
 
-#: Where the README says how to get each dataset the configs name.
+#: Where the documentation says how to get each dataset the configs name.
 DATA_HELP = {
-    'CocoDataset': "the README's 'Detection (MMDetection)' section "
-    '(tools/make_toy_coco.py writes a toy set in the same layout)',
-    'ImageNet': "the README's 'Classification (MMPretrain)' section",
-    'CIFAR100': "the README's 'Classification (MMPretrain)' section",
-    'FashionMNIST': "the README's 'Evidence: the allocation study' section "
-    '(python tools/prepare_fashion_mnist.py)',
-    'CityscapesDataset': "the README's 'Segmentation (MMSegmentation)' "
-    'section',
-    'BaseSegDataset': "the README's 'Segmentation (MMSegmentation)' section "
-    '(tools/make_toy_seg.py writes a toy set in the Cityscapes layout)',
+    'CocoDataset': 'docs/detection.md (tools/make_toy_coco.py writes a toy '
+    'set in the same layout)',
+    'ImageNet': 'docs/classification.md',
+    'CIFAR100': 'docs/classification.md',
+    'FashionMNIST': 'docs/study.md (python tools/prepare_fashion_mnist.py)',
+    'CityscapesDataset': 'docs/segmentation.md',
+    'BaseSegDataset': 'docs/segmentation.md (tools/make_toy_seg.py writes a '
+    'toy set in the Cityscapes layout)',
 }
 
 
@@ -184,7 +193,7 @@ def check_data_roots(cfg: Config, loaders: Sequence[str]) -> None:
     root), through dataset wrappers (``RepeatDataset``, ...); a dataset that
     downloads itself (``download=True``) or names no root is left alone. Run
     before the Runner is built, so that a missing dataset is one line naming
-    the path and the README section that explains it, not a traceback from
+    the path and the documentation page that explains it, not a traceback from
     pycocotools or os.
     """
     for name in loaders:

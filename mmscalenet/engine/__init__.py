@@ -1,4 +1,5 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-from .hooks import GammaSparsityHook, NeuronAllocationHook
+from .hooks import (GammaSparsityHook, NeuronAllocationHook,
+                    SeedReadinessHook)
 
-__all__ = ['GammaSparsityHook', 'NeuronAllocationHook']
+__all__ = ['GammaSparsityHook', 'NeuronAllocationHook', 'SeedReadinessHook']

@@ -196,6 +196,22 @@ class ChannelSpec:
         """Total output channels of each block's SA block."""
         return [sum(c) for c in self.channels]
 
+    def padded(self, multiple: int) -> 'ChannelSpec':
+        """Every scale's channels rounded up to a multiple of ``multiple``
+        (absent scales stay absent): the GPU-shaped build of this spec.
+
+        Example:
+            >>> ChannelSpec([[62, 9, 5, 0, 56]]).padded(8).rows()
+            [[64, 16, 8, 0, 56]]
+        """
+        if isinstance(multiple, bool) or not isinstance(
+                multiple, int) or multiple < 1:
+            raise ValueError(f'channel multiple must be a positive integer, '
+                             f'got {multiple!r}')
+        rows = [[-(-c // multiple) * multiple for c in channels] + [side]
+                for channels, side in zip(self.channels, self.sides)]
+        return ChannelSpec(rows, dict(self.meta, padded_to=multiple))
+
     def rows(self) -> List[List[int]]:
         """The spec in the authors' row format."""
         return [list(c) + [s] for c, s in zip(self.channels, self.sides)]

@@ -8,14 +8,18 @@ functions here take that path where it gives exactly ``max_pool2d``'s
 result and fall back to ``max_pool2d`` everywhere else: with autograd (its
 backward needs the indices), on channels-last maps (where ``max_pool2d`` is
 fast), while tracing or compiling (exporters and compilers get the plain
-operator), and on small maps (where one ``max_pool2d`` call costs less than
-several smaller operators).
+operator), on small maps (where one ``max_pool2d`` call costs less than
+several smaller operators), and on devices where
+:func:`~mmscalenet.models.execution.sa_paths` turns ``tiled_pooling`` off
+(CUDA).
 """
 from typing import Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .execution import sa_paths
 
 
 def is_compiling() -> bool:
@@ -44,7 +48,8 @@ MIN_ELEMENTS = 1 << 17
 
 
 def _channels_first_inference(x: torch.Tensor) -> bool:
-    return x.numel() >= MIN_ELEMENTS and in_eager_inference(x) and \
+    return sa_paths(x.device).tiled_pooling and \
+        x.numel() >= MIN_ELEMENTS and in_eager_inference(x) and \
         x.is_contiguous() and \
         not x.is_contiguous(memory_format=torch.channels_last)
 

@@ -11,6 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..registry import register_model
+from .execution import sa_paths
 from .pooling import in_eager_inference, max_pool_tiled
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
                           check_downsample, downsampled_size,
@@ -180,6 +181,7 @@ class SABlock(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[-2:])
+        paths = sa_paths(x.device)
         parts, pooled = [], {}
         for i in self.scales:
             y = self.convs[str(i)](
@@ -187,13 +189,14 @@ class SABlock(BaseModule):
             norm = self.norms[str(i)]
             if tuple(y.shape[-2:]) == size:
                 parts.append((norm(y), False))
-            elif self._replicates(y.shape[-2:], size, i) and \
+            elif paths.pooled_norm and \
+                    self._replicates(y.shape[-2:], size, i) and \
                     _norm_commutes_with_repeat(norm, y):
                 parts.append((_norm_as_repeated(norm, y, size), True))
             else:
                 parts.append(
                     (norm(self._upsample(y, size, self._nearest[i])), False))
-        return _concat_scales(parts, x)
+        return _concat_scales(parts, x, paths.buffer_concat)
 
     def _replicates(self, pooled, size, scale: int) -> bool:
         """Whether scale ``scale`` upsamples ``pooled`` to ``size`` by
@@ -285,7 +288,8 @@ def _norm_as_repeated(norm: nn.Module, y: torch.Tensor,
 
 
 def _concat_scales(parts: List[Tuple[torch.Tensor, bool]],
-                   x: torch.Tensor) -> torch.Tensor:
+                   x: torch.Tensor,
+                   into_buffer: bool = True) -> torch.Tensor:
     """Concatenate the scales' outputs along channels.
 
     Args:
@@ -293,15 +297,18 @@ def _concat_scales(parts: List[Tuple[torch.Tensor, bool]],
             whether it still has to be repeated up to the size of ``x``
             (nearest upsampling by an integer factor).
         x (Tensor): The block's input (size and memory layout).
+        into_buffer (bool): Whether the buffer path below may run
+            (:func:`~mmscalenet.models.execution.sa_paths`).
 
-    Without autograd in eager mode the outputs are written straight into
+    With ``into_buffer``, without autograd in eager mode the outputs are
+    written straight into
     their channel slices of one buffer, repeated ones through a broadcast
     view: no upsampled copy and no concatenation copy. Otherwise (training,
     tracing, compiling) it is ``F.interpolate`` and ``torch.cat``.
     """
     n, _, h, w = x.shape
     tensors = [y for y, _ in parts]
-    if not in_eager_inference(*tensors):
+    if not (into_buffer and in_eager_inference(*tensors)):
         outs = [
             F.interpolate(y, size=(h, w), mode='nearest') if repeat else y
             for y, repeat in parts

@@ -8,6 +8,7 @@ import torch
 from mmcv.cnn import fuse_conv_bn
 
 from ..registry import register_model
+from .channel_padding import pad_deployed_block, widen_published_state
 from .channel_spec import ChannelSpec, StructureLike
 from .pooling import max_pool_tiled
 from .residual import Bottleneck, ResidualBackbone
@@ -121,6 +122,14 @@ class ScaleNet(ResidualBackbone):
             hold (224 for ImageNet). Defaults to 224.
         base_channels (int): Width of the first stage's SA input (the ResNet
             3x3 width); doubles every stage. Defaults to 64.
+        channel_multiple (int): Build every scale padded up to a multiple
+            of this (GPU-shaped: tensor cores want multiples of 8). A
+            checkpoint of the unpadded structure (the published weights)
+            loads into it function-preserving: its weights in the first
+            channels of every scale, the 1x1 conv's columns for the extra
+            channels zero (:mod:`~mmscalenet.models.channel_padding`). The
+            extra channels cost MACs (ScaleNet-50 at 8: see get_flops).
+            Defaults to 1 (the structure as given).
         **kwargs: :class:`ResidualBackbone`'s ``in_channels``,
             ``stem_channels``, ``out_indices``, ``frozen_stages``,
             ``conv_cfg``, ``norm_cfg``, ``norm_eval``, ``with_cp``,
@@ -154,6 +163,7 @@ class ScaleNet(ResidualBackbone):
                  sa_downsample: str = 'max',
                  reference_size: int = 224,
                  base_channels: int = 64,
+                 channel_multiple: int = 1,
                  **kwargs):
         # The SA settings and the spec first: make_res_layer, called by
         # ResidualBackbone.__init__, reads them (mmdet's ResNeSt pattern).
@@ -165,7 +175,13 @@ class ScaleNet(ResidualBackbone):
         side = reference_size // self.stem_stride
         self.sides = [max(1, side // 2**i) for i in range(len(stage_blocks))]
         widths = [base_channels * 2**i for i in range(len(stage_blocks))]
-        self.spec = self.build_spec(structure, depth, stage_blocks, widths)
+        #: The structure as given; ``spec`` is it padded to
+        #: ``channel_multiple``.
+        self.published_spec = self.build_spec(structure, depth, stage_blocks,
+                                              widths)
+        self.channel_multiple = channel_multiple
+        self.spec = self.published_spec.padded(channel_multiple) \
+            if channel_multiple != 1 else self.published_spec
         super().__init__(depth, base_channels=base_channels, **kwargs)
 
     def build_spec(self, structure: Optional[StructureLike], depth: int,
@@ -214,8 +230,18 @@ class ScaleNet(ResidualBackbone):
         ``init_cfg=dict(type='Pretrained')``, ``load_from``) only warns about
         size mismatches and leaves those layers random; for a ScaleNet they
         mean a checkpoint of another depth or structure, so this raises a
-        ``ValueError`` naming the first mismatches.
+        ``ValueError`` naming the first mismatches. A net built with
+        ``channel_multiple`` first widens a checkpoint of its unpadded
+        structure to its own shapes (function-preserving).
         """
+        if self.spec is not self.published_spec:
+            own = self.state_dict()
+            widen_published_state(
+                state_dict, prefix, own, self.published_spec.channels,
+                self.spec.channels, [
+                    f'{name}.' for name, m in self.named_modules()
+                    if isinstance(m, SABottleneck)
+                ])
         own = {
             prefix + key: tuple(value.shape)
             for key, value in self.state_dict().items()
@@ -239,7 +265,7 @@ class ScaleNet(ResidualBackbone):
             )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def switch_to_deploy(self) -> 'ScaleNet':
+    def switch_to_deploy(self, channel_multiple: int = 1) -> 'ScaleNet':
         """Fold every BatchNorm into the conv before it, for inference.
 
         The SA blocks fold their per-scale norms into the convs on the
@@ -247,9 +273,28 @@ class ScaleNet(ResidualBackbone):
         ``fuse_conv_bn`` fuses the rest (stem, 1x1 convs, shortcuts). The
         outputs equal the eval-mode outputs to float precision; the model is
         left in eval mode and is for inference only.
+
+        Args:
+            channel_multiple (int): Then pad every scale to a multiple of
+                this with zero filters, and the 1x1 conv after it with zero
+                input columns (GPU-shaped; the same outputs, more MACs on
+                paper). Defaults to 1 (no padding).
+
+        Example:
+            >>> model = ScaleNet(50).switch_to_deploy(channel_multiple=8)
+            >>> model.layer1[0].conv2.out_channels
+            [64, 16, 8, 16]
         """
+        if isinstance(channel_multiple, bool) or not isinstance(
+                channel_multiple, int) or channel_multiple < 1:
+            raise ValueError(f'channel_multiple must be a positive integer, '
+                             f'got {channel_multiple!r}')
         for m in self.modules():
             if isinstance(m, SABlock):
                 m.switch_to_deploy()
         fuse_conv_bn(self)
+        if channel_multiple > 1:
+            for m in self.modules():
+                if isinstance(m, SABottleneck):
+                    pad_deployed_block(m, channel_multiple)
         return self.eval()

@@ -9,12 +9,15 @@ at the first run without a record. A run that was interrupted itself resumes
 from its last epoch checkpoint in its work dir.
 """
 import datetime
+import fcntl
 import json
 import os
 import os.path as osp
 import platform
+import socket
 import time
-from typing import Callable, Dict, List, Optional
+from contextlib import ExitStack, contextmanager
+from typing import Callable, Dict, Iterator, List, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -22,8 +25,69 @@ from mmengine.runner import Runner
 
 from ..allocation.seed_net import find_scalenet, seed_importance
 from ..analysis import config_model_complexity
-from ..engine import NeuronAllocationHook
-from .protocol import MODEL_OF_KIND, RUN_KINDS, StudyProtocol
+from ..engine import NeuronAllocationHook, SeedReadinessHook
+from .matching import even_at_macs
+from .protocol import (ALL_KINDS, MATCHED_TO, MODEL_OF_KIND, SEED_OF,
+                       StudyProtocol)
+
+#: Protocol fields added after results files were written, and the value a
+#: file without them had.
+PROTOCOL_ADDITIONS = dict(second_round=None, channel_divisor=1)
+#: Kinds trained with the first round's L1 strength, and with the second's.
+FIRST_L1_KINDS = ('seed-l1', 'allocated-l1')
+RANKED_L1_KINDS = ('seed-l1-ranked', 'allocated-l1-ranked')
+
+
+class StudyLockedError(RuntimeError):
+    """Another process is training into the same results file or work
+    dir."""
+
+
+@contextmanager
+def exclusive(path: str, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (an ``fcntl`` lock: released when
+    the holder exits, however it ends) or raise :class:`StudyLockedError`
+    naming the process that holds it."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors='replace').strip()
+            raise StudyLockedError(
+                f'{what} is in use by another allocation study ('
+                f'{holder or "a process that has not written its name yet"}'
+                f'); wait for it to finish or stop it, then run again'
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(
+            fd, f'pid {os.getpid()} on {socket.gethostname()}, since '
+            f'{datetime.datetime.now().isoformat(timespec="seconds")}'.encode(),
+            0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def machine_info() -> dict:
+    """What a run's numbers depend on besides the code: the CPU model, the
+    kernels torch picks for it, the threads and the torch build."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next(line.split(':', 1)[1].strip() for line in f
+                         if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    info = dict(
+        cpu=model,
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        threads=torch.get_num_threads(),
+        torch=torch.__version__)
+    if torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name()
+    return info
 
 
 def read_results(path: str) -> dict:
@@ -99,12 +163,21 @@ class AllocationStudy:
         self.results = (read_results(results_path) if results_path else
                         dict(protocol=None, runs={}))
         snapshot = protocol.to_dict()
-        if self.results['protocol'] is None:
+        stored = self.results['protocol']
+        if stored is not None:
+            # Fields added to protocols after results files were written
+            # read as their defaults there, and a first-round file takes a
+            # second round added to its protocol (its runs stay as they
+            # are).
+            stored = dict(PROTOCOL_ADDITIONS, **stored)
+            if stored['second_round'] is None:
+                stored['second_round'] = snapshot['second_round']
+        if stored is None or stored == snapshot:
             self.results['protocol'] = snapshot
-        elif self.results['protocol'] != snapshot:
+        else:
             changed = sorted(
                 k for k in snapshot
-                if snapshot[k] != self.results['protocol'].get(k))
+                if snapshot[k] != stored.get(k))
             raise ValueError(
                 f'{results_path} holds runs of another protocol (differs in '
                 f'{", ".join(changed)}); give another --results file or '
@@ -119,14 +192,37 @@ class AllocationStudy:
     def planned_keys(self) -> List[str]:
         """Every run of the study, in training order (selection runs are
         trained when the first penalised seed needs them)."""
-        return [f'seed{s}/{kind}' for s in self.protocol.seeds
+        seeds = self.protocol.seeds
+        keys = [f'seed{s}/{kind}' for s in seeds
                 for kind in self.protocol.kinds]
+        if self.protocol.second_round is None:
+            return keys
+        # The second round by phase, so that each question is answered for
+        # every seed before the next starts: the allocation against even
+        # at equal MACs (plain seed), the long seed, the ranked L1 strength
+        # and, last, the first round's L1 allocations at equal MACs.
+        phases = [('even-matched', ),
+                  ('seed-long', 'allocated-long', 'even-matched-long'),
+                  RANKED_L1_KINDS + ('even-matched-l1-ranked', ),
+                  ('even-matched-l1', )]
+        for phase in phases:
+            keys += [f'seed{s}/{kind}' for s in seeds for kind in phase
+                     if MODEL_OF_KIND[kind] in self.protocol.models]
+        return keys
 
     def selection_keys(self) -> List[str]:
         sparsity = self.protocol.sparsity
         if sparsity is None:
             return []
         return [f'select/lambda={lam:g}' for lam in [0.0] + sparsity.lambdas]
+
+    def ranked_selection_keys(self) -> List[str]:
+        """The second round's selection runs: seeds on the selection split
+        whose allocations choose the ranked L1 strength."""
+        if self.protocol.second_round is None:
+            return []
+        return [f'select-ranked/lambda={lam:g}'
+                for lam in self.protocol.second_round.lambdas]
 
     def run(self, workers: int = 1) -> dict:
         """Train every run that has no record yet; return the results.
@@ -136,19 +232,33 @@ class AllocationStudy:
                 (spawned), as soon as the runs it needs are done. 1 trains
                 them one after the other in this process. Defaults to 1.
         """
-        if workers == 1:
-            for key in self.planned_keys():
-                self.ensure(key)
-            return self.results
-        return self.run_parallel(workers)
+        with ExitStack() as locks:
+            if self.results_path is not None:
+                locks.enter_context(
+                    exclusive(f'{self.results_path}.lock',
+                              f'results file {self.results_path}'))
+            locks.enter_context(
+                exclusive(osp.join(self.work_dir, '.study.lock'),
+                          f'work dir {self.work_dir}'))
+            if workers == 1:
+                for key in self.planned_keys():
+                    self.ensure(key)
+                return self.results
+            return self.run_parallel(workers)
 
     def dependencies(self, key: str) -> List[str]:
         """The runs whose records run ``key`` needs."""
         group, kind = key.split('/')
-        if kind.startswith('allocated'):
-            return [key.replace('allocated', 'seed')]
-        if group != 'select' and kind == 'seed-l1':
+        if group.startswith('select'):
+            return []
+        if kind in SEED_OF:
+            return [f'{group}/{SEED_OF[kind]}']
+        if kind in MATCHED_TO:
+            return [f'{group}/{MATCHED_TO[kind]}']
+        if kind == 'seed-l1':
             return self.selection_keys()
+        if kind == 'seed-l1-ranked':
+            return self.ranked_selection_keys()
         return []
 
     def ensure(self, key: str) -> dict:
@@ -176,13 +286,44 @@ class AllocationStudy:
             return self.train(key, 'seed-l1', self.protocol.seeds[0],
                               lambda_l1=float(kind.split('=')[1]),
                               selection=True)
+        if group == 'select-ranked':
+            return self.train(key, 'seed-l1-ranked', self.protocol.seeds[0],
+                              lambda_l1=float(kind.split('=')[1]),
+                              selection=True, allocate=True)
         seed = int(group[len('seed'):])
         structure = lambda_l1 = None
-        if kind.startswith('allocated'):
-            structure = runs[key.replace('allocated', 'seed')]['allocation']
-        if kind.endswith('-l1'):
+        extra = {}
+        if kind in SEED_OF:
+            structure = runs[f'{group}/{SEED_OF[kind]}']['allocation']
+        if kind in FIRST_L1_KINDS:
             lambda_l1 = self.results['selection']['chosen']
-        return self.train(key, kind, seed, structure, lambda_l1)
+        if kind in RANKED_L1_KINDS:
+            lambda_l1 = self.results['selection_ranked']['chosen']
+        if kind in MATCHED_TO:
+            matched = self.match_even(runs[f'{group}/{MATCHED_TO[kind]}'])
+            extra = dict(
+                matched_to=f'{group}/{MATCHED_TO[kind]}',
+                target_macs=matched.target,
+                even_budget_ratio=matched.budget_ratio)
+            same = next((r for r in runs.values()
+                         if r.get('seed') == seed and r['kind'] in (
+                             'even', *MATCHED_TO) and not r.get('evaluated_on')
+                         and r['spec'].get('rows') == matched.rows), None)
+            if same is not None:
+                self.log(f'{key}: the even net at {matched.macs} MACs is '
+                         f'{same["key"]}\'s; its record is reused')
+                return dict(same, key=key, kind=kind, same_run_as=same.get(
+                    'same_run_as', same['key']), **extra)
+            structure = matched.rows
+        return dict(self.train(key, kind, seed, structure, lambda_l1),
+                    **extra)
+
+    def match_even(self, record: dict):
+        """The even net at the MACs of ``record``'s net."""
+        cfg = Config.fromfile(osp.join(self.repo, self.protocol.models['even']))
+        return even_at_macs(cfg.model.to_dict(), record['macs'],
+                            self.protocol.second_round.match_tolerance,
+                            self.input_side)
 
     def run_parallel(self, workers: int) -> dict:
         """Train the missing runs in up to ``workers`` spawned processes."""
@@ -190,12 +331,14 @@ class AllocationStudy:
         import multiprocessing
         runs = self.results['runs']
         pending = [
-            k for k in self.selection_keys() + self.planned_keys()
-            if k not in runs
+            k for k in self.selection_keys() + self.ranked_selection_keys()
+            + self.planned_keys() if k not in runs
         ]
-        if not any(k.endswith('-l1') and not k.startswith('select')
-                   for k in pending):
-            pending = [k for k in pending if not k.startswith('select')]
+        for selection, penalised in (
+            (self.selection_keys(), 'seed-l1'),
+                (self.ranked_selection_keys(), 'seed-l1-ranked')):
+            if not any(k.endswith(f'/{penalised}') for k in pending):
+                pending = [k for k in pending if k not in selection]
         running = {}
         with cf.ProcessPoolExecutor(
                 workers,
@@ -209,8 +352,11 @@ class AllocationStudy:
                     running[pool.submit(
                         train_in_process, self.protocol.to_dict(), self.repo,
                         self.work_dir, key,
-                        {d: runs[d] for d in self.dependencies(key)},
-                        self.results.get('selection'))] = key
+                        {d: runs[d] for d in self.dependencies(key)}, {
+                            k: self.results[k]
+                            for k in ('selection', 'selection_ranked')
+                            if k in self.results
+                        })] = key
                     self.log(f'started {key} ({len(running)} running)')
                 done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for future in done:
@@ -221,6 +367,7 @@ class AllocationStudy:
         return self.results
 
     def update_selection(self) -> None:
+        self.update_ranked_selection()
         sparsity = self.protocol.sparsity
         runs = self.results['runs']
         if sparsity is None or not all(k in runs
@@ -242,6 +389,27 @@ class AllocationStudy:
             holdout_top1={f'{lam:g}': top1 for lam, top1 in holdout.items()},
             chosen=select_lambda(holdout, sparsity.tolerance))
 
+    def update_ranked_selection(self) -> None:
+        """The second round's L1 strength, once its selection runs are
+        done: the largest whose allocation keeps at most
+        ``max_near_zero_share`` of its neurons near zero."""
+        keys = self.ranked_selection_keys()
+        runs = self.results['runs']
+        if not keys or not all(k in runs for k in keys):
+            return
+        limit = self.protocol.second_round.max_near_zero_share
+        share = {runs[k]['lambda_l1']: runs[k]['near_zero_share']
+                 for k in keys}
+        within = [lam for lam in share if share[lam] <= limit]
+        self.results['selection_ranked'] = dict(
+            rule=f'largest lambda_l1 whose allocation (seed net trained on '
+            f'the selection split) keeps at most {limit:.0%} of its neurons '
+            f'at |gamma| near 0; the smallest where none does',
+            near_zero_share={f'{lam:g}': v for lam, v in share.items()},
+            holdout_top1={f'{runs[k]["lambda_l1"]:g}': runs[k]['top1']
+                          for k in keys},
+            chosen=max(within) if within else min(share))
+
     # ------------------------------------------------------------ one run
     def train(self,
               key: str,
@@ -249,11 +417,17 @@ class AllocationStudy:
               seed: int,
               structure: Optional[list] = None,
               lambda_l1: Optional[float] = None,
-              selection: bool = False) -> dict:
-        """Train and evaluate one run; return its record."""
+              selection: bool = False,
+              allocate: bool = False) -> dict:
+        """Train and evaluate one run; return its record.
+
+        A selection run (``selection``) trains on the selection split and
+        is evaluated on its held-out images; with ``allocate`` it keeps its
+        allocation hook (the second round's selection ranks by it).
+        """
         cfg = self.run_config(key, kind, seed, structure, lambda_l1,
-                              selection)
-        self.log(f'\n==== {key}: {RUN_KINDS[kind]}, seed {seed}'
+                              selection, allocate)
+        self.log(f'\n==== {key}: {ALL_KINDS[kind]}, seed {seed}'
                  + (f', lambda_l1 {lambda_l1:g}' if lambda_l1 else '')
                  + f' ({cfg.work_dir}) ====')
         start = time.time()
@@ -278,25 +452,32 @@ class AllocationStudy:
             lambda_l1=lambda_l1 if lambda_l1 is not None else 0.0,
             spec=self.spec_of(model),
             finished=datetime.datetime.now().isoformat(timespec='seconds'),
-            machine=dict(
-                cpu=platform.processor() or platform.machine(),
-                threads=torch.get_num_threads(),
-                torch=torch.__version__,
-                **({'gpu': torch.cuda.get_device_name()}
-                   if torch.cuda.is_available() else {})),
+            machine=machine_info(),
         )
         if selection:
             record['evaluated_on'] = 'held-out training images'
         hooks = [h for h in runner.hooks
                  if isinstance(h, NeuronAllocationHook)]
-        if hooks and not selection:
-            result = hooks[0].result
+        if hooks:
+            result, diagnostics = hooks[0].result, hooks[0].diagnostics
             record['allocation'] = result.spec.rows()
             record['kept'] = [blk.kept for blk in result.blocks]
             record['gammas'] = [[[round(v, 6) for v in scale]
                                  for scale in block]
                                 for block in seed_importance(
                                     find_scalenet(model))]
+            record.update(
+                moved_from_even=round(diagnostics.moved_from_even, 6),
+                tied_share=round(diagnostics.tied_share, 6),
+                near_zero_share=round(diagnostics.near_zero_share, 6),
+                diagnostics_warning=diagnostics.warning())
+        readiness = [h for h in runner.hooks
+                     if isinstance(h, SeedReadinessHook)]
+        if readiness:
+            record['readiness'] = [
+                {k: v for k, v in epoch.items()
+                 if k not in ('summary', 'allocation')}
+                for epoch in readiness[0].history]
         self.log(f'{key}: top-1 {record["top1"]:.2f}%, '
                  f'{record["macs"] / 1e6:.2f} M MACs, '
                  f'{record["minutes"]:.1f} min')
@@ -314,7 +495,7 @@ class AllocationStudy:
 
     def run_config(self, key: str, kind: str, seed: int,
                    structure: Optional[list], lambda_l1: Optional[float],
-                   selection: bool) -> Config:
+                   selection: bool, allocate: bool = False) -> Config:
         """The config of one run: the model config of its kind with the
         protocol's seed, schedule, data and, where they apply, structure and
         penalty."""
@@ -324,10 +505,12 @@ class AllocationStudy:
         cfg.work_dir = osp.join(self.work_dir, *key.split('/'))
         cfg.randomness = dict(seed=seed, deterministic=False)
         cfg.resume = True  # from the run's own last epoch, if it has one
-        if p.epochs is not None:
-            cfg.train_cfg.max_epochs = p.epochs
-            cfg.param_scheduler.T_max = p.epochs
-            cfg.param_scheduler.end = p.epochs
+        epochs = (p.second_round.long_seed_epochs if kind == 'seed-long'
+                  else p.epochs)
+        if epochs is not None:
+            cfg.train_cfg.max_epochs = epochs
+            cfg.param_scheduler.T_max = epochs
+            cfg.param_scheduler.end = epochs
         cfg.default_hooks.checkpoint = dict(
             type='CheckpointHook', interval=1, max_keep_ckpts=1)
         # The test split once, at the end (runner.test), no validation.
@@ -353,10 +536,16 @@ class AllocationStudy:
                         type='GammaSparsityHook',
                         lambda_l1=lambda_l1,
                         weighting=p.sparsity.weighting))
-            if selection:
+            if selection and not allocate:
                 hooks = [
                     h for h in hooks if h['type'] != 'NeuronAllocationHook'
                 ]
+            for hook in hooks:
+                if hook['type'] == 'NeuronAllocationHook' and (
+                        p.channel_divisor != 1):
+                    hook['channel_divisor'] = p.channel_divisor
+            if kind == 'seed-long':
+                hooks.insert(0, dict(type='SeedReadinessHook'))
             cfg.custom_hooks = hooks
         return cfg
 
@@ -403,20 +592,12 @@ class AllocationStudy:
 
 
 def train_in_process(protocol: dict, repo: str, work_dir: str, key: str,
-                     needed: Dict[str, dict],
-                     selection: Optional[dict]) -> dict:
+                     needed: Dict[str, dict], selections: dict) -> dict:
     """Train run ``key`` in a worker process and return its record (for
     :meth:`AllocationStudy.run_parallel`)."""
     import mmscalenet  # noqa: F401  (registers the models and hooks)
-    from .protocol import SparsitySelection
-    sparsity = protocol.pop('sparsity')
-    kinds = protocol.pop('kinds')
-    study_protocol = StudyProtocol(
-        **protocol,
-        sparsity=SparsitySelection(**sparsity) if sparsity else None)
-    study_protocol.kinds = kinds
-    study = AllocationStudy(study_protocol, repo, work_dir, None)
+    study = AllocationStudy(
+        StudyProtocol.from_dict(protocol), repo, work_dir, None)
     study.results['runs'].update(needed)
-    if selection is not None:
-        study.results['selection'] = selection
+    study.results.update(selections)
     return study.record_of(key)

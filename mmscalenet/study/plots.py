@@ -6,8 +6,9 @@ import statistics
 from typing import Dict, List
 
 from ..figures import pyplot, save_figure
-from .protocol import RUN_KINDS
-from .report import proportions, runs_by_kind, stage_of_blocks
+from .protocol import ALL_KINDS
+from .report import (SEED_KINDS, proportions, runs_by_kind,
+                     stage_of_blocks)
 
 
 def plot_top1_vs_macs(results: dict, path: str) -> None:
@@ -18,7 +19,7 @@ def plot_top1_vs_macs(results: dict, path: str) -> None:
     for kind, runs in runs_by_kind(results).items():
         macs = [r['macs'] / 1e6 for r in runs.values()]
         top1 = [r['top1'] for r in runs.values()]
-        ax.scatter(macs, top1, label=RUN_KINDS[kind], s=22, alpha=0.8)
+        ax.scatter(macs, top1, label=ALL_KINDS[kind], s=22, alpha=0.8)
     ax.set_xlabel('MACs (M), at the study\'s input size')
     ax.set_ylabel('top-1 on the test set (%)')
     ax.grid(alpha=0.3)
@@ -29,7 +30,7 @@ def plot_top1_vs_macs(results: dict, path: str) -> None:
 def _seed_net_panels(results: dict):
     """A figure with one panel per seed-net kind that has runs."""
     table = runs_by_kind(results)
-    kinds = [k for k in ('seed', 'seed-l1') if table.get(k)]
+    kinds = [k for k in SEED_KINDS if table.get(k)]
     fig, axes = pyplot().subplots(
         1, len(kinds), figsize=(5.5 * len(kinds), 3.6), squeeze=False)
     return fig, table, zip(axes[0], kinds)
@@ -50,7 +51,7 @@ def plot_mean_proportions(results: dict, path: str) -> None:
             share = [m[scale] for m in mean]
             ax.bar(blocks, share, bottom=bottom, label=f'scale {scale + 1}')
             bottom = [b + s for b, s in zip(bottom, share)]
-        ax.set_title(f'{RUN_KINDS[kind]} (n={len(per_seed)})', fontsize=9)
+        ax.set_title(f'{ALL_KINDS[kind]} (n={len(per_seed)})', fontsize=9)
         ax.set_xlabel('SA block')
         ax.set_ylabel('neuron proportion (%)')
         ax.set_ylim(0, 100)
@@ -78,8 +79,30 @@ def plot_gamma_distributions(results: dict, path: str) -> None:
             [f'st{s + 1}\nsc{c + 1}' for s, c in keys],
             fontsize=7)
         ax.set_ylabel('|gamma|')
-        ax.set_title(RUN_KINDS[kind], fontsize=9)
+        ax.set_title(ALL_KINDS[kind], fontsize=9)
         ax.grid(alpha=0.3, axis='y')
+    save_figure(fig, path)
+
+
+def plot_readiness(results: dict, path: str) -> None:
+    """The long seeds' |gamma| spread, ranking stability and distance from
+    even after every epoch (SeedReadinessHook), one line per seed."""
+    records = {s: r for s, r in runs_by_kind(results)['seed-long'].items()
+               if r.get('readiness')}
+    fig, axes = pyplot().subplots(1, 3, figsize=(13, 3.4))
+    panels = (('gamma_spread', '|gamma| spread (std / mean per block)'),
+              ('rank_correlation', 'rank correlation with previous epoch'),
+              ('moved_from_even', 'channels moved vs even'))
+    for ax, (key, label) in zip(axes, panels):
+        for seed, record in sorted(records.items()):
+            points = [(e['epoch'], e[key]) for e in record['readiness']
+                      if e[key] is not None]
+            ax.plot(*zip(*points), marker='o', markersize=3,
+                    label=f'seed {seed}')
+        ax.set_xlabel('seed epoch')
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     save_figure(fig, path)
 
 
@@ -87,9 +110,11 @@ def plot_study(results: dict, out_dir: str, name: str) -> Dict[str, str]:
     """Every figure the results allow, as ``out_dir/<name>_<figure>.png``."""
     table = runs_by_kind(results)
     figures = {'top1-vs-macs': plot_top1_vs_macs}
-    if table.get('seed') or table.get('seed-l1'):
+    if any(table.get(kind) for kind in SEED_KINDS):
         figures['proportions'] = plot_mean_proportions
         figures['gammas'] = plot_gamma_distributions
+    if any(r.get('readiness') for r in table.get('seed-long', {}).values()):
+        figures['readiness'] = plot_readiness
     paths = {}
     os.makedirs(out_dir, exist_ok=True)
     for figure, draw in figures.items():

@@ -10,13 +10,23 @@ the paired per-seed differences the study is about.
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .protocol import RUN_KINDS
+from ..allocation.diagnostics import (NEAR_ZERO, diagnose_allocation,
+                                      proportions)
+from .protocol import ALL_KINDS, SECOND_ROUND_KINDS
 
-#: A kept neuron whose |gamma| is below this fraction of the largest |gamma|
-#: of its seed net counts as "at or near zero" (kept only to fill the budget).
-NEAR_ZERO = 0.01
 #: The paired comparisons: (name, kind a, kind b); each is a - b per seed.
 PAIRS = (
+    ('data-driven - even at equal MACs (plain seed)', 'allocated',
+     'even-matched'),
+    ('data-driven - even at equal MACs (long seed)', 'allocated-long',
+     'even-matched-long'),
+    ('data-driven - even at equal MACs (ranked L1 seed)',
+     'allocated-l1-ranked', 'even-matched-l1-ranked'),
+    ('data-driven - even at equal MACs (L1 seed)', 'allocated-l1',
+     'even-matched-l1'),
+    ('long seed - plain seed (data-driven nets)', 'allocated-long',
+     'allocated'),
+    ('long seed - plain seed (seed nets)', 'seed-long', 'seed'),
     ('data-driven - even (plain seed)', 'allocated', 'even'),
     ('data-driven - even (L1 seed)', 'allocated-l1', 'even'),
     ('L1 seed - plain seed (data-driven nets)', 'allocated-l1', 'allocated'),
@@ -26,6 +36,10 @@ PAIRS = (
     ('ScaleNet data-driven - widened ResNet', 'allocated', 'resnet-wide'),
     ('ScaleNet even - widened ResNet', 'even', 'resnet-wide'),
 )
+
+
+#: The seed nets whose allocations the report describes.
+SEED_KINDS = ('seed', 'seed-long', 'seed-l1', 'seed-l1-ranked')
 
 
 def runs_by_kind(results: dict) -> Dict[str, Dict[int, dict]]:
@@ -61,7 +75,7 @@ def model_table(results: dict) -> List[str]:
         ' | MACs (M) | params (M) | minutes / run |',
         '|---|---|' + '---|' * len(seeds) + '---|---|---|'
     ]
-    for kind, name in RUN_KINDS.items():
+    for kind, name in ALL_KINDS.items():
         runs = table.get(kind)
         if not runs:
             continue
@@ -93,8 +107,10 @@ def paired_table(results: dict) -> List[str]:
         if not both:
             continue
         diffs = {s: table[a][s]['top1'] - table[b][s]['top1'] for s in both}
-        cells = ' | '.join(f'{diffs[s]:+.2f}' if s in diffs else '-'
-                           for s in seeds)
+        cells = ' | '.join(
+            f'{diffs[s]:+.2f}' + ('' if same_machine(table[a][s], table[b][s])
+                                  else ' (m)') if s in diffs else '-'
+            for s in seeds)
         ratio = statistics.fmean(table[a][s]['macs'] / table[b][s]['macs']
                                  for s in both)
         lines.append(f'| {name} | {cells} | '
@@ -103,34 +119,20 @@ def paired_table(results: dict) -> List[str]:
     return lines
 
 
-def proportions(rows: Sequence[Sequence[int]]) -> List[List[float]]:
-    """Per block, each scale's share of the block's channels."""
-    return [[c / sum(row[:-1]) for c in row[:-1]] for row in rows]
+def same_machine(a: dict, b: dict) -> bool:
+    """Whether two runs were trained on the same kind of machine (CPU model
+    and the kernels torch chose; the first round recorded neither, so its
+    runs match only each other)."""
+    def kind(record):
+        m = record.get('machine', {})
+        return m.get('cpu'), m.get('cpu_capability'), m.get('gpu')
+    return kind(a) == kind(b)
 
 
-def moved_share(rows: Sequence[Sequence[int]],
-                even_rows: Sequence[Sequence[int]]) -> float:
-    """Mean over blocks of the share of channels that would have to move
-    between scales to turn the even proportions into these (total
-    variation distance: 0 = even, 1 = every channel on another scale)."""
-    moved = [
-        0.5 * sum(abs(p - q) for p, q in zip(ps, qs))
-        for ps, qs in zip(proportions(rows), proportions(even_rows))
-    ]
-    return statistics.fmean(moved)
-
-
-def near_zero_kept(record: dict) -> Tuple[int, int]:
-    """(kept neurons with |gamma| < NEAR_ZERO x the net's largest, kept)."""
-    gammas = record['gammas']
-    largest = max(v for block in gammas for scale in block for v in scale)
-    near = kept = 0
-    for block_gammas, block_kept in zip(gammas, record['kept']):
-        for scale_gammas, indices in zip(block_gammas, block_kept):
-            kept += len(indices)
-            near += sum(scale_gammas[i] < NEAR_ZERO * largest
-                        for i in indices)
-    return near, kept
+def diagnostics_of(record: dict, even_rows):
+    """:func:`diagnose_allocation` of a seed net's record."""
+    return diagnose_allocation(record['gammas'], record['kept'],
+                               record['allocation'], even_rows)
 
 
 def stage_of_blocks(rows: Sequence[Sequence[int]]) -> List[int]:
@@ -150,15 +152,20 @@ def allocation_table(results: dict) -> List[str]:
     even = next(iter(table.get('even', {}).values()), None)
     lines = [
         '| seed net | seed | channels moved vs even | kept with '
-        '|gamma| ~ 0 | scale shares per stage (finest..coarsest) |',
-        '|---|---|---|---|---|'
+        '|gamma| ~ 0 | kept tied with the cut | scale shares per stage '
+        '(finest..coarsest) |',
+        '|---|---|---|---|---|---|'
     ]
-    for kind in ('seed', 'seed-l1'):
+    for kind in SEED_KINDS:
         for seed, record in sorted(table.get(kind, {}).items()):
             rows = record['allocation']
-            moved = (f'{moved_share(rows, even["spec"]["rows"]):.1%}'
-                     if even else '-')
-            near, kept = near_zero_kept(record)
+            if even:
+                d = diagnostics_of(record, even['spec']['rows'])
+                moved, tied = f'{d.moved_from_even:.1%}', (
+                    f'{d.tied} ({d.tied_share:.0%})')
+                near = f'{d.near_zero} of {d.kept}'
+            else:
+                moved = tied = near = '-'
             stages = stage_of_blocks(rows)
             shares = []
             for stage in sorted(set(stages)):
@@ -166,8 +173,8 @@ def allocation_table(results: dict) -> List[str]:
                           if s == stage]
                 mean = [statistics.fmean(col) for col in zip(*blocks)]
                 shares.append('/'.join(f'{m:.2f}' for m in mean))
-            lines.append(f'| {RUN_KINDS[kind]} | {seed} | {moved} | '
-                         f'{near} of {kept} | {"; ".join(shares)} |')
+            lines.append(f'| {ALL_KINDS[kind]} | {seed} | {moved} | '
+                         f'{near} | {tied} | {"; ".join(shares)} |')
     return lines
 
 
@@ -179,7 +186,7 @@ def gamma_table(results: dict) -> List[str]:
         '| seed net | stage | scale | mean |gamma| | std | share ~ 0 |',
         '|---|---|---|---|---|---|'
     ]
-    for kind in ('seed', 'seed-l1'):
+    for kind in SEED_KINDS:
         records = list(table.get(kind, {}).values())
         if not records:
             continue
@@ -196,24 +203,68 @@ def gamma_table(results: dict) -> List[str]:
         for (stage, scale), values in sorted(pooled.items()):
             flags = near[(stage, scale)]
             lines.append(
-                f'| {RUN_KINDS[kind]} | {stage + 1} | {scale + 1} | '
+                f'| {ALL_KINDS[kind]} | {stage + 1} | {scale + 1} | '
                 f'{statistics.fmean(values):.4f} | '
                 f'{statistics.pstdev(values):.4f} | '
                 f'{sum(flags) / len(flags):.1%} |')
     return lines
 
 
-def selection_lines(results: dict) -> List[str]:
-    selection = results.get('selection')
-    if not selection:
+def readiness_table(results: dict) -> List[str]:
+    """The long seeds' ranking after every epoch (SeedReadinessHook), mean
+    over seeds."""
+    records = [r for r in runs_by_kind(results).get('seed-long', {}).values()
+               if r.get('readiness')]
+    if not records:
         return []
-    cells = ', '.join(f'lambda_l1 {lam}: {top1:.2f}%'
-                      for lam, top1 in selection['holdout_top1'].items())
-    return [
-        f'Held-out top-1 of the seed net by L1 strength: {cells}.',
-        f'Chosen: lambda_l1 = {selection["chosen"]:g} '
-        f'(rule: {selection["rule"]}).'
+    lines = [
+        '| epoch | rank correlation with the previous epoch | |gamma| '
+        'spread (std / mean per block) | moved vs even | kept tied with '
+        'the cut | kept with |gamma| ~ 0 | seeds |',
+        '|---|---|---|---|---|---|---|'
     ]
+    epochs = sorted({e['epoch'] for r in records for e in r['readiness']})
+    for epoch in epochs:
+        rows = [e for r in records for e in r['readiness']
+                if e['epoch'] == epoch]
+        corr = [e['rank_correlation'] for e in rows
+                if e['rank_correlation'] is not None]
+        cells = [
+            f'{statistics.fmean(corr):.3f}' if corr else '-',
+            f'{statistics.fmean(e["gamma_spread"] for e in rows):.4f}',
+            f'{statistics.fmean(e["moved_from_even"] for e in rows):.1%}',
+            f'{statistics.fmean(e["tied_share"] for e in rows):.0%}',
+            f'{statistics.fmean(e["near_zero_share"] for e in rows):.0%}'
+        ]
+        lines.append(f'| {epoch} | ' + ' | '.join(cells)
+                     + f' | {len(rows)} |')
+    return lines
+
+
+def selection_lines(results: dict) -> List[str]:
+    lines = []
+    selection = results.get('selection')
+    if selection:
+        cells = ', '.join(f'lambda_l1 {lam}: {top1:.2f}%'
+                          for lam, top1 in selection['holdout_top1'].items())
+        lines += [
+            f'Held-out top-1 of the seed net by L1 strength: {cells}.',
+            f'Chosen: lambda_l1 = {selection["chosen"]:g} '
+            f'(rule: {selection["rule"]}).'
+        ]
+    ranked = results.get('selection_ranked')
+    if ranked:
+        cells = ', '.join(
+            f'lambda_l1 {lam}: {share:.0%} (held-out top-1 '
+            f'{ranked["holdout_top1"][lam]:.2f}%)'
+            for lam, share in ranked['near_zero_share'].items())
+        lines += [
+            '', f'Second round, kept neurons with |gamma| near 0 by L1 '
+            f'strength: {cells}.',
+            f'Chosen: lambda_l1 = {ranked["chosen"]:g} '
+            f'(rule: {ranked["rule"]}).'
+        ]
+    return lines
 
 
 def report(results: dict) -> str:
@@ -223,23 +274,38 @@ def report(results: dict) -> str:
     done = sum(not r.get('evaluated_on') for r in runs)
     planned = len(protocol.get('seeds') or []) * len(
         protocol.get('kinds') or [])
+    if protocol.get('second_round'):
+        planned += len(protocol['seeds']) * len(SECOND_ROUND_KINDS)
     status = f'{done} of {planned or "?"} runs finished'
     sparsity = protocol.get('sparsity')
     if sparsity:
         selected = len(runs) - done
-        status += (f', {selected} of {len(sparsity["lambdas"]) + 1} '
-                   f'selection runs')
+        planned_selection = len(sparsity['lambdas']) + 1 + len(
+            (protocol.get('second_round') or {}).get('lambdas', []))
+        status += f', {selected} of {planned_selection} selection runs'
     parts = [
         f'Study {protocol.get("name", "?")}: {status}.', '',
         '### Top-1 on the test set, per model', *model_table(results), '',
         '### Paired differences (same seed: same initialisation seed and '
         'data order)', *paired_table(results), ''
     ]
+    if '(m)' in '\n'.join(parts):
+        parts[-1:-1] = [
+            '', '(m): the two runs were trained on different kinds of '
+            'machine (their records\' `machine`); a run reproduces on its '
+            'own kind of machine, not across kinds.'
+        ]
     if any(r.get('allocation') for r in results['runs'].values()):
         parts += [
             '### The data-driven allocations', *allocation_table(results),
             '', '### Seed nets: |gamma| per stage and scale',
             *gamma_table(results), ''
+        ]
+    readiness = readiness_table(results)
+    if readiness:
+        parts += [
+            '### The long seed\'s ranking, epoch by epoch (SeedReadinessHook, '
+            'mean over seeds)', *readiness, ''
         ]
     parts += selection_lines(results)
     return '\n'.join(parts).rstrip() + '\n'

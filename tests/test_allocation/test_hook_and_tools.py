@@ -356,3 +356,102 @@ def test_hook_with_a_model_built_in_code(tmp_path):
                                                 for c in spec.channels]
     (out, ) = allocated(torch.rand(1, 3, 32, 32))
     assert out.shape == (1, 256, 8, 8) and torch.isfinite(out).all()
+
+
+class SpreadGammas(Hook):
+    """Set every SA gamma of the seed to a well-separated random |gamma|
+    before the allocation hook runs (a seed whose ranking has settled)."""
+    priority = 'VERY_HIGH'
+
+    def after_train(self, runner):
+        g = torch.Generator().manual_seed(0)
+        for m in runner.model.modules():
+            if isinstance(m, SABlock):
+                for norm in m.norms.values():
+                    norm.weight.data.copy_(
+                        torch.rand(norm.weight.shape, generator=g) * 0.8 +
+                        0.2)
+
+
+def test_hook_diagnostics_warn_on_a_tied_ranking(trained_seed):
+    """One epoch on 128 images leaves the gammas near 1: the hook says the
+    ranking cannot have decided the allocation, and names the remedy."""
+    runner, hook, work_dir = trained_seed
+    d = hook.diagnostics
+    assert d.tied_share > 0.5 and d.near_zero == 0
+    log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log')).read()
+    assert 'neuron allocation: ' + d.summary() in log
+    assert 'WARNING - neuron allocation: the |gamma| ranking cannot have ' \
+        'decided this allocation' in log
+    assert 'train the seed longer' in log
+
+
+def test_hook_diagnostics_quiet_on_a_settled_ranking(tmp_path):
+    cfg = small_seed_cfg(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(SpreadGammas())
+    runner.train()
+    hook = [h for h in runner.hooks if isinstance(h, NeuronAllocationHook)][0]
+    assert hook.diagnostics.warning() is None
+    assert hook.diagnostics.tied_share < 0.5
+    log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log')).read()
+    assert 'cannot have decided' not in log
+
+
+def test_offline_tool_prints_the_diagnostics_both_ways(trained_seed,
+                                                        tmp_path):
+    _, _, work_dir = trained_seed
+    tied = run_python('tools/allocate.py', SEED_CONFIG,
+                      str(work_dir / 'epoch_1.pth'), '--out',
+                      str(tmp_path / 'tied'))
+    assert tied.returncode == 0, tied.stderr[-3000:]
+    assert 'channels moved from the even allocation' in tied.stdout
+    assert 'warning: the |gamma| ranking cannot have decided' in tied.stderr
+    state = torch.load(work_dir / 'epoch_1.pth', weights_only=False)
+    g = torch.Generator().manual_seed(0)
+    for key, value in state['state_dict'].items():
+        if '.conv2.norms.' in key and key.endswith('.weight'):
+            value.copy_(torch.rand(value.shape, generator=g) * 0.8 + 0.2)
+    torch.save(state, tmp_path / 'settled.pth')
+    settled = run_python('tools/allocate.py', SEED_CONFIG,
+                         str(tmp_path / 'settled.pth'), '--out',
+                         str(tmp_path / 'settled'))
+    assert settled.returncode == 0, settled.stderr[-3000:]
+    assert 'channels moved from the even allocation' in settled.stdout
+    assert 'cannot have decided' not in settled.stderr
+
+
+def test_offline_tool_refuses_an_out_that_is_a_file(trained_seed, tmp_path):
+    _, _, work_dir = trained_seed
+    taken = tmp_path / 'taken'
+    taken.write_text('mine\n')
+    out = run_python('tools/allocate.py', SEED_CONFIG,
+                     str(work_dir / 'epoch_1.pth'), '--out', str(taken))
+    assert out.returncode != 0 and 'Traceback' not in out.stderr
+    assert out.stderr.strip() == (
+        f'allocate: --out {taken} is a file; give a directory (created if '
+        f'missing) for the spec, config and plot')
+    assert taken.read_text() == 'mine\n'
+    below = run_python('tools/allocate.py', SEED_CONFIG,
+                       str(work_dir / 'epoch_1.pth'), '--out',
+                       str(taken / 'sub'))
+    assert below.returncode != 0 and 'Traceback' not in below.stderr
+    assert below.stderr.strip().startswith(
+        f'allocate: cannot write into --out {taken}/sub: ')
+
+
+def test_offline_tool_channel_divisor(trained_seed, tmp_path):
+    _, _, work_dir = trained_seed
+    out = run_python('tools/allocate.py', SEED_CONFIG,
+                     str(work_dir / 'epoch_1.pth'), '--out', str(tmp_path),
+                     '--channel-divisor', '4')
+    assert out.returncode == 0, out.stderr[-3000:]
+    spec = ChannelSpec.load(str(tmp_path / 'allocated_spec.json'))
+    assert spec.meta['channel_divisor'] == 4
+    assert all(c % 4 == 0 for row in spec.channels for c in row)
+    bad = run_python('tools/allocate.py', SEED_CONFIG,
+                     str(work_dir / 'epoch_1.pth'), '--out', str(tmp_path),
+                     '--channel-divisor', '0')
+    assert bad.returncode != 0 and 'Traceback' not in bad.stderr
+    assert bad.stderr.strip() == ('allocate: channel_divisor must be a '
+                                  'positive integer, got 0')

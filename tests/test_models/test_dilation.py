@@ -140,3 +140,45 @@ def test_pretrained_becomes_init_cfg_with_a_warning():
         ScaleNet(50, pretrained='a.pth', init_cfg=dict(type='Kaiming'))
     with pytest.raises(TypeError, match='pretrained must be a str'):
         ScaleNet(50, pretrained=True)
+
+
+@pytest.fixture(scope='module')
+def published_mmseg_scalenet():
+    """The dilated ScaleNet-101 of the published MMSegmentation 0.x project
+    (restated: the authors' model with the stride/dilation rule, OS8) and
+    this package's with its weights, converted as the converter does."""
+    from mmscalenet.analysis.official_scalenet import OfficialScaleNet
+    from mmscalenet.converters import convert_official_state_dict
+    torch.manual_seed(0)
+    theirs = randomize_norms(
+        OfficialScaleNet('scalenet101', **OS8), seed=1).eval()
+    state = convert_official_state_dict(theirs.state_dict(), 'scalenet101')
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }
+    models = {}
+    for mode in ('official', 'auto'):
+        models[mode] = ScaleNet(
+            101, upsample_mode=mode, out_indices=(0, 1, 2, 3), **OS8).eval()
+        models[mode].load_state_dict(backbone, strict=True)
+    return theirs, models
+
+
+@pytest.mark.parametrize('size', [(224, 224), (250, 234)])
+def test_official_mode_reproduces_the_published_mmseg_scalenet(
+        published_mmseg_scalenet, size):
+    """upsample_mode='official' computes what the published dilated
+    implementation computes, at output stride 8, at 224x224 and at an input
+    that is not a multiple of 32; the default 'auto' does not (it fixes the
+    nearest/bilinear choice at the reference side)."""
+    theirs, ours = published_mmseg_scalenet
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        expected = theirs.stages(x)
+        official = ours['official'](x)
+        auto = ours['auto'](x)
+    for stage, (a, b) in enumerate(zip(official, expected)):
+        assert a.shape == b.shape, stage
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(auto[-1], expected[-1], rtol=1e-3, atol=1e-3)

@@ -150,15 +150,15 @@ def test_tool_reports_and_draws_without_training(tmp_path):
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', figure
 
 
-def test_tool_writes_the_tables_into_a_readme(tmp_path):
+def test_tool_writes_the_tables_into_a_doc_page(tmp_path):
     path = tmp_path / 'results.json'
     path.write_text(json.dumps(hand_made_results()))
-    readme = tmp_path / 'README.md'
+    readme = tmp_path / 'study.md'
     readme.write_text('# x\n<!-- study-report:begin -->\nold\n'
                       '<!-- study-report:end -->\nafter\n')
     out = run_python('tools/allocation_study.py',
                      'configs/studies/digits.py', '--results', str(path),
-                     '--report', '--update-readme', str(readme))
+                     '--report', '--update-doc', str(readme))
     assert out.returncode == 0, out.stderr[-3000:]
     text = readme.read_text()
     assert text.startswith('# x\n<!-- study-report:begin -->\nStudy '
@@ -166,6 +166,7 @@ def test_tool_writes_the_tables_into_a_readme(tmp_path):
     assert '\n#### Paired differences' in text and 'old' not in text
     assert text.endswith('<!-- study-report:end -->\nafter\n')
     readme.write_text('no markers\n')
+    # The old flag name still works.
     out = run_python('tools/allocation_study.py',
                      'configs/studies/digits.py', '--results', str(path),
                      '--report', '--update-readme', str(readme))

@@ -6,7 +6,7 @@ from typing import Optional
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 
-from ...allocation import allocate_from_model
+from ...allocation import allocate_from_model, diagnose_model_allocation
 from ...allocation.writer import write_allocation
 from ...registry import register_hook
 
@@ -31,6 +31,12 @@ class NeuronAllocationHook(Hook):
       ``tools/train.py``;
     - ``allocated_spec.png``: the neuron proportion per scale and block.
 
+    It then logs the allocation's diagnostics (distance from even, kept
+    neurons tied with the budget's cut or with |gamma| near 0; kept as
+    ``self.diagnostics``) and warns in one line when the |gamma| ranking
+    cannot have decided the allocation, naming the remedy (train the seed
+    longer, or lower the L1 penalty).
+
     Args:
         budget_ratio (float): Budget as a fraction of the replaced 3x3
             conv's MACs (1.0: iso-FLOPs, as the paper; 0.7: a light net).
@@ -43,6 +49,9 @@ class NeuronAllocationHook(Hook):
         spec_name (str): File name of the spec.
             Defaults to ``'allocated_spec.json'``.
         plot (bool): Write the plot. Defaults to True.
+        channel_divisor (int): Keep every scale's channel count a multiple
+            of this, within the same budget (8 suits GPU tensor cores; 1 is
+            the paper's allocation). Defaults to 1.
 
     Example:
         >>> custom_hooks = [
@@ -57,10 +66,15 @@ class NeuronAllocationHook(Hook):
                  at_epoch: Optional[int] = None,
                  out_dir: Optional[str] = None,
                  spec_name: str = 'allocated_spec.json',
-                 plot: bool = True):
+                 plot: bool = True,
+                 channel_divisor: int = 1):
         if not budget_ratio > 0:
             raise ValueError(f'budget_ratio must be positive, got '
                              f'{budget_ratio}')
+        if isinstance(channel_divisor, bool) or not isinstance(
+                channel_divisor, int) or channel_divisor < 1:
+            raise ValueError(f'channel_divisor must be a positive integer, '
+                             f'got {channel_divisor!r}')
         if at_epoch is not None and at_epoch < 1:
             raise ValueError(f'at_epoch must be at least 1, got {at_epoch}')
         self.budget_ratio = budget_ratio
@@ -69,6 +83,7 @@ class NeuronAllocationHook(Hook):
         self.out_dir = out_dir
         self.spec_name = spec_name
         self.plot = plot
+        self.channel_divisor = channel_divisor
         self.paths = None
 
     def after_train_epoch(self, runner) -> None:
@@ -93,6 +108,7 @@ class NeuronAllocationHook(Hook):
                     runner.model,
                     budget_ratio=self.budget_ratio,
                     b=self.b,
+                    channel_divisor=self.channel_divisor,
                     meta=dict(
                         source=f'{osp.abspath(runner.work_dir)} at epoch '
                         f'{runner.epoch}, iteration {runner.iter}',
@@ -104,7 +120,8 @@ class NeuronAllocationHook(Hook):
                     spec_name=self.spec_name,
                     plot=self.plot,
                     title=f'budget ratio {self.budget_ratio}, b = {self.b}')
-                payload = [('ok', result, paths)]
+                diagnostics = diagnose_model_allocation(runner.model, result)
+                payload = [('ok', (result, diagnostics), paths)]
             except Exception as e:  # every rank must hear of any failure
                 payload = [('error', f'{type(e).__name__}: {e}', None)]
         broadcast_object_list(payload, src=0)
@@ -112,10 +129,15 @@ class NeuronAllocationHook(Hook):
         if status == 'error':
             raise RuntimeError(f'neuron allocation failed on rank 0: '
                                f'{result}')
-        self.result = result
+        self.result, self.diagnostics = result
         if is_main_process():
             self.paths = paths
-            runner.logger.info('neuron allocation:\n' + result.report())
+            runner.logger.info('neuron allocation:\n' + self.result.report())
+            runner.logger.info('neuron allocation: '
+                               + self.diagnostics.summary())
+            warning = self.diagnostics.warning()
+            if warning:
+                runner.logger.warning(f'neuron allocation: {warning}')
             runner.logger.info('wrote ' + ', '.join(
                 f'{k}: {v}' for k, v in paths.items()))
         else:

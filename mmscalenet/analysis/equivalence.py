@@ -1,0 +1,164 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Every way this package runs a ScaleNet computes the same function.
+
+The SA block's device-dependent rewrites
+(:mod:`mmscalenet.models.execution`), the folded deploy form, the deploy form
+zero-padded to GPU-shaped channels and the padded build loaded from the
+published weights are each compared with the plain model, on one device:
+eval outputs, and, for the training paths, the loss and every gradient.
+``tools/check_paths.py`` runs it (the GPU script does, on the GPU); the
+tests run it on the CPU.
+"""
+import contextlib
+import copy
+from dataclasses import dataclass
+from typing import List
+
+import torch
+import torch.nn as nn
+
+from ..models import ScaleNet
+from ..models.execution import forced_sa_paths
+
+
+@dataclass
+class PathCheck:
+    """One comparison: the relative error ``|a - b| / |b|`` (2-norms) of a
+    path against the plain model, and the tolerance it must meet."""
+    name: str
+    error: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return self.error <= self.tolerance
+
+    def __str__(self) -> str:
+        verdict = 'ok' if self.passed else 'DIFFERS'
+        return (f'{self.name:<62} relative error {self.error:.2e} '
+                f'(<= {self.tolerance:.0e}): {verdict}')
+
+
+def randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm2d of ``module`` random statistics and affine
+    parameters (reproducible), so that folding or reordering them shows."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+    return module
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double(), b.double()
+    return float((a - b).norm() / b.norm().clamp_min(1e-30))
+
+
+def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([o.flatten(1) for o in model(x)], 1)
+
+
+def _loss_and_grads(model: nn.Module, x: torch.Tensor):
+    model.zero_grad(set_to_none=True)
+    loss = sum((o.float() ** 2).mean() for o in model(x))
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()
+             if p.grad is not None}
+    return loss.detach(), grads
+
+
+def _flat(grads: dict) -> torch.Tensor:
+    return torch.cat([g.double().flatten() for _, g in sorted(grads.items())])
+
+
+def check_paths(depth: int = 50,
+                device: str = 'cpu',
+                batch: int = 2,
+                size: int = 224,
+                channel_multiple: int = 8,
+                tolerance: float = 1e-4) -> List[PathCheck]:
+    """Compare every path of the published ScaleNet-``depth`` with the
+    plain model on ``device`` (fp32, TF32 off while it runs).
+
+    Example:
+        >>> checks = check_paths(50, 'cpu', batch=1, size=64)
+        >>> all(c.passed for c in checks)
+        True
+    """
+    device = torch.device(device)
+    tf32 = (torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        return _check_paths(depth, device, batch, size, channel_multiple,
+                            tolerance)
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.allow_tf32) = tf32
+
+
+def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
+    torch.manual_seed(0)
+    arch = f'scalenet{depth}'
+    model = randomize_norms(ScaleNet(depth, arch, out_indices=(0, 1, 2, 3)))
+    model = model.to(device).eval()
+    x = torch.randn(batch, 3, size, size, device=device)
+    checks = []
+    with forced_sa_paths('plain'):
+        plain = _outputs(model, x)
+    for name in ('cpu-tuned', None):
+        with (forced_sa_paths(name) if name else contextlib.nullcontext()):
+            out = _outputs(model, x)
+        label = f'SA paths {name}' if name else \
+            f'SA paths as chosen for {device.type}'
+        checks.append(PathCheck(f'eval, {label}', relative_error(out, plain),
+                                tolerance))
+    deployed = copy.deepcopy(model).switch_to_deploy()
+    checks.append(PathCheck('eval, switch_to_deploy()',
+                            relative_error(_outputs(deployed, x), plain),
+                            tolerance))
+    padded = copy.deepcopy(model).switch_to_deploy(channel_multiple)
+    checks.append(PathCheck(
+        f'eval, switch_to_deploy(channel_multiple={channel_multiple})',
+        relative_error(_outputs(padded, x), plain), tolerance))
+    built = ScaleNet(depth, arch, out_indices=(0, 1, 2, 3),
+                     channel_multiple=channel_multiple).to(device)
+    built.load_state_dict(model.state_dict())
+    built.eval()
+    checks.append(PathCheck(
+        f'eval, padded build (channel_multiple={channel_multiple}) from '
+        f'the published weights', relative_error(_outputs(built, x), plain),
+        tolerance))
+    # Training mode: batch statistics, the loss and every gradient. A
+    # training step's fp32 gradients are far less well conditioned than
+    # its outputs (batch statistics of a few images): each path's gradient
+    # is compared with a float64 reference, and the rewritten path must be
+    # as close to it as the plain one.
+    model.train()
+    built.train()
+    with forced_sa_paths('plain'):
+        loss, grads = _loss_and_grads(copy.deepcopy(model), x)
+        _, reference = _loss_and_grads(copy.deepcopy(model).double(),
+                                       x.double())
+    with forced_sa_paths('cpu-tuned'):
+        tuned_loss, tuned_grads = _loss_and_grads(copy.deepcopy(model), x)
+    checks.append(PathCheck('training, SA paths cpu-tuned: loss',
+                            relative_error(tuned_loss, loss), tolerance))
+    plain_error = relative_error(_flat(grads), _flat(reference))
+    checks.append(PathCheck(
+        f'training, SA paths cpu-tuned: gradients against float64 (plain '
+        f'path: {plain_error:.1e})',
+        relative_error(_flat(tuned_grads), _flat(reference)),
+        1.5 * plain_error + tolerance))
+    built_loss, _ = _loss_and_grads(copy.deepcopy(built), x)
+    checks.append(PathCheck(
+        'training, padded build from the published weights: loss',
+        relative_error(built_loss, loss), tolerance))
+    return checks
+

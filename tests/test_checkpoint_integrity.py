@@ -1,0 +1,139 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""A truncated or corrupt checkpoint ends every tool in one line naming it,
+and mmengine's loader (get_model, init_cfg, load_from) in an exception that
+does; a whole checkpoint of either torch format passes."""
+import os.path as osp
+
+import pytest
+import torch
+from helpers import run_python
+from mmengine.runner import load_checkpoint
+
+import mmscalenet  # noqa: F401  (guards mmengine's local loader)
+from mmscalenet.checkpoint_integrity import (CorruptCheckpointError,
+                                             check_checkpoint_file)
+from mmscalenet.models import CifarScaleNet
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SEED_CONFIG = 'configs/demo/scalenet38-seed_1xb64_digits.py'
+REMEDY = ('copy or download it again, or pick another checkpoint (a work '
+          'dir\'s last_checkpoint file names its latest)')
+TRUNCATED = ('is truncated or corrupt (its zip index is missing: the file '
+             'ends early, as an interrupted copy or save leaves it); ' +
+             REMEDY)
+
+
+@pytest.fixture(scope='module')
+def checkpoints(tmp_path_factory):
+    """A whole checkpoint of the demo's seed net, its first half, and one
+    with a flipped byte inside a tensor."""
+    folder = tmp_path_factory.mktemp('ckpt')
+    model = CifarScaleNet(38, structure='seed', reference_size=16)
+    whole = folder / 'whole.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, whole)
+    data = whole.read_bytes()
+    half = folder / 'half.pth'
+    half.write_bytes(data[:len(data) // 2])
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    corrupt = folder / 'corrupt.pth'
+    corrupt.write_bytes(bytes(flipped))
+    return dict(whole=whole, half=half, corrupt=corrupt, folder=folder)
+
+
+def test_whole_checkpoints_of_both_formats_pass(checkpoints, tmp_path):
+    check_checkpoint_file(str(checkpoints['whole']))
+    legacy = tmp_path / 'legacy.pth'
+    torch.save({'a': torch.ones(3)}, legacy,
+               _use_new_zipfile_serialization=False)
+    check_checkpoint_file(str(legacy))
+
+
+@pytest.mark.parametrize('name,message', [
+    ('half', TRUNCATED),
+    ('corrupt', 'is truncated or corrupt (member '),
+])
+def test_bad_checkpoints_are_named(checkpoints, name, message):
+    path = str(checkpoints[name])
+    with pytest.raises(CorruptCheckpointError) as error:
+        check_checkpoint_file(path, 'load_from checkpoint')
+    assert str(error.value).startswith(f'load_from checkpoint {path} ')
+    assert message in str(error.value)
+
+
+def test_empty_and_foreign_files(tmp_path):
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    with pytest.raises(CorruptCheckpointError, match='is empty; copy'):
+        check_checkpoint_file(str(empty))
+    text = tmp_path / 'notes.pth'
+    text.write_text('# notes\n')
+    with pytest.raises(CorruptCheckpointError,
+                       match=r"is not a PyTorch checkpoint \(it starts with "
+                       r"b'# no'\)"):
+        check_checkpoint_file(str(text))
+    with pytest.raises(FileNotFoundError, match='checkpoint not found: '):
+        check_checkpoint_file(str(tmp_path / 'missing.pth'))
+
+
+def test_mmengine_loads_are_guarded(checkpoints):
+    """get_model(pretrained=), init_cfg Pretrained and load_from all go
+    through mmengine's local loader."""
+    model = CifarScaleNet(38, structure='seed', reference_size=16)
+    load_checkpoint(model, str(checkpoints['whole']), map_location='cpu')
+    with pytest.raises(CorruptCheckpointError) as error:
+        load_checkpoint(model, str(checkpoints['half']), map_location='cpu')
+    assert f'checkpoint {checkpoints["half"]} {TRUNCATED}' == str(error.value)
+    pretrained = CifarScaleNet(
+        38, structure='seed', reference_size=16,
+        init_cfg=dict(type='Pretrained', checkpoint=str(checkpoints['half'])))
+    with pytest.raises(CorruptCheckpointError):
+        pretrained.init_weights()
+
+
+def one_line(out, expected):
+    assert out.returncode != 0
+    assert 'Traceback' not in out.stderr, out.stderr[-2000:]
+    assert out.stderr.strip().splitlines()[-1] == expected, out.stderr
+
+
+def test_every_tool_ends_in_one_line(checkpoints, tmp_path):
+    half = str(checkpoints['half'])
+    one_line(run_python('tools/test.py', SEED_CONFIG, half),
+             f'error: checkpoint {half} {TRUNCATED}')
+    one_line(
+        run_python('tools/train.py', SEED_CONFIG, '--resume', half,
+                   '--work-dir', str(tmp_path / 'w')),
+        f'error: --resume checkpoint {half} {TRUNCATED}')
+    one_line(
+        run_python('tools/allocate.py', SEED_CONFIG, half, '--out',
+                   str(tmp_path / 'a')),
+        f'allocate: checkpoint {half} {TRUNCATED}')
+    assert not (tmp_path / 'a').exists()
+    one_line(
+        run_python('tools/convert_official.py', half,
+                   str(tmp_path / 'c.pth'), '--arch', 'scalenet50'),
+        f'convert_official: checkpoint {half} {TRUNCATED}')
+    assert not (tmp_path / 'c.pth').exists()
+
+
+def test_auto_resume_from_a_truncated_latest(checkpoints, tmp_path):
+    """--resume without a path resumes from the work dir's last checkpoint:
+    a truncated one (an interrupted copy of the work dir) is named."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    half = str(checkpoints['half'])
+    (work / 'last_checkpoint').write_text(half)
+    one_line(
+        run_python('tools/train.py', SEED_CONFIG, '--resume', '--work-dir',
+                   str(work)),
+        f'error: --resume checkpoint (from {work}/last_checkpoint) {half} '
+        f'{TRUNCATED}')
+
+
+def test_load_from_in_the_config(checkpoints, tmp_path):
+    half = str(checkpoints['half'])
+    one_line(
+        run_python('tools/train.py', SEED_CONFIG, '--work-dir',
+                   str(tmp_path / 'w'), '--cfg-options', f'load_from={half}'),
+        f'error: load_from checkpoint {half} {TRUNCATED}')

@@ -1,0 +1,192 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""The study's second round (even at equal MACs, the long seed, the ranked
+L1 strength), a first-round results file taking it, and one study per
+results file and work dir at a time (two real processes)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import REPO, run_python
+
+from mmscalenet.study import StudyProtocol
+from mmscalenet.study.matching import even_at_macs, search_even_ratio
+from mmscalenet.study.pipeline import AllocationStudy, exclusive
+from mmscalenet.study.protocol import ProtocolError
+
+SECOND_ROUND = """
+_base_ = '{repo}/configs/studies/digits.py'
+name = 'digits-two-rounds'
+train_per_class = 30
+test_per_class = 20
+epochs = 1
+sparsity = dict(lambdas=[0.02], holdout_per_class=10)
+second_round = dict(long_seed_epochs=2, lambdas=[0.001, 0.05],
+                    match_tolerance=0.02)
+"""
+EVEN_CFG = dict(
+    type='ImageClassifier',
+    backbone=dict(type='CifarScaleNet', depth=38, structure='even'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=256))
+
+
+def test_even_at_macs_matches_within_the_tolerance():
+    for target in (72_321_536, 76_499_456, 74_533_376):
+        matched = even_at_macs(EVEN_CFG, target, 0.01, 32)
+        assert abs(matched.relative_error) <= 0.01, matched
+        assert all(len(set(row[:-1])) == 1 for row in matched.rows)
+    # The first round's even net is its own match.
+    assert even_at_macs(EVEN_CFG, 72_321_536, 0.01, 32).rows[0][:3] == \
+        [12, 12, 12]
+
+
+def test_an_unreachable_target_is_refused():
+    rows_at = lambda ratio: [[int(10 * ratio), 8]]  # noqa: E731
+    macs_of = lambda rows: 1000 * rows[0][0]  # noqa: E731
+    # 10 channels: 10,000 MACs, 11: 11,000; 10,500 is 4.8% from both.
+    with pytest.raises(ValueError, match=r'has 10000 MACs \(-4.76%\), '
+                       'outside the tolerance of 1%'):
+        search_even_ratio(rows_at, macs_of, 10500, 0.01)
+    with pytest.raises(ValueError, match='no even allocation with budget '
+                       'ratio in'):
+        search_even_ratio(rows_at, macs_of, 10**9, 0.01)
+
+
+def write_protocol(tmp_path, text=SECOND_ROUND):
+    path = tmp_path / 'protocol.py'
+    path.write_text(text.format(repo=REPO))
+    return str(path)
+
+
+def test_second_round_needs_its_sections(tmp_path):
+    bad = write_protocol(tmp_path, SECOND_ROUND.replace(
+        'sparsity = dict(lambdas=[0.02], holdout_per_class=10)', ''))
+    with pytest.raises(ProtocolError, match='second_round needs the '
+                       'sparsity section'):
+        StudyProtocol.fromfile(bad)
+    bad = write_protocol(tmp_path, SECOND_ROUND.replace(
+        'long_seed_epochs=2', 'long_seed_epochs=0'))
+    with pytest.raises(ProtocolError, match='long_seed_epochs must be a '
+                       'positive integer, got 0'):
+        StudyProtocol.fromfile(bad)
+
+
+def test_a_first_round_file_takes_the_second_round(tmp_path):
+    """The committed first-round results: the protocol with the second
+    round added adopts them (no run is lost or retrained), and the plan
+    is the first round's runs, then the second's by phase."""
+    results = tmp_path / 'results.json'
+    committed = json.loads(
+        open(f'{REPO}/docs/studies/fashion-mnist-cpu.json').read())
+    first = dict(committed, protocol=dict(committed['protocol']))
+    first['protocol'].pop('second_round', None)
+    first['protocol'].pop('channel_divisor', None)
+    results.write_text(json.dumps(first))
+    protocol = StudyProtocol.fromfile(
+        f'{REPO}/configs/studies/fashion-mnist-cpu.py')
+    study = AllocationStudy(protocol, REPO, str(tmp_path / 'work'),
+                            str(results))
+    assert study.results['protocol']['second_round']['long_seed_epochs'] \
+        == 16
+    keys = study.planned_keys()
+    assert keys[:21] == [f'seed{s}/{k}' for s in (0, 1, 2)
+                         for k in protocol.kinds]
+    assert keys[21:24] == ['seed0/even-matched', 'seed1/even-matched',
+                           'seed2/even-matched']
+    assert keys[24:27] == ['seed0/seed-long', 'seed0/allocated-long',
+                           'seed0/even-matched-long']
+    assert len(keys) == 21 + 3 * 8
+    assert all(k in first['runs'] for k in keys[:21])
+    # The ranked penalty's selection comes before its first seed.
+    assert study.dependencies('seed0/seed-l1-ranked') == [
+        'select-ranked/lambda=0.0005', 'select-ranked/lambda=0.001',
+        'select-ranked/lambda=0.002', 'select-ranked/lambda=0.004'
+    ]
+    assert study.dependencies('seed1/even-matched-long') == [
+        'seed1/allocated-long'
+    ]
+
+
+@pytest.mark.slow
+def test_second_round_on_digits(tmp_path):
+    """Every kind of the second round, reduced (digits, 30 images per
+    class, 1 epoch; the long seed 2)."""
+    protocol = write_protocol(tmp_path)
+    out = run_python('tools/allocation_study.py', protocol, '--work-dir',
+                     str(tmp_path / 'work'), '--results',
+                     str(tmp_path / 'results.json'), timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = json.loads((tmp_path / 'results.json').read_text())
+    runs = results['runs']
+    for kind in ('even-matched', 'seed-long', 'allocated-long',
+                 'even-matched-long', 'seed-l1-ranked',
+                 'allocated-l1-ranked', 'even-matched-l1-ranked',
+                 'even-matched-l1'):
+        assert f'seed0/{kind}' in runs, kind
+    for kind, source in (('even-matched', 'allocated'),
+                         ('even-matched-long', 'allocated-long'),
+                         ('even-matched-l1', 'allocated-l1')):
+        record = runs[f'seed0/{kind}']
+        assert record['matched_to'] == f'seed0/{source}'
+        assert abs(record['macs'] / runs[f'seed0/{source}']['macs'] - 1) \
+            <= 0.02
+    long_seed = runs['seed0/seed-long']
+    assert long_seed['epochs'] == 2
+    assert [e['epoch'] for e in long_seed['readiness']] == [1, 2]
+    assert runs['seed0/allocated-long']['spec']['rows'] == \
+        long_seed['allocation']
+    assert runs['seed0/allocated-long']['epochs'] == 1
+    ranked = results['selection_ranked']
+    assert set(ranked['near_zero_share']) == {'0.001', '0.05'}
+    assert runs['seed0/seed-l1-ranked']['lambda_l1'] == ranked['chosen']
+    for key in ('select-ranked/lambda=0.001', 'select-ranked/lambda=0.05'):
+        assert runs[key]['evaluated_on'] == 'held-out training images'
+        assert runs[key]['train_images'] == 200
+    assert 'data-driven - even at equal MACs (plain seed)' in out.stdout
+    assert "The long seed's ranking, epoch by epoch" in out.stdout
+    assert (tmp_path / 'digits-two-rounds_readiness.png').is_file()
+
+
+def test_a_second_study_on_the_same_files_stops_in_one_line(tmp_path):
+    """Two real processes: the second refuses, naming the first; once the
+    first has died (killed, no clean-up), its lock is free again."""
+    work, results = tmp_path / 'work', tmp_path / 'results.json'
+    args = [sys.executable, 'tools/allocation_study.py',
+            'configs/studies/digits.py', '--work-dir', str(work),
+            '--results', str(results)]
+    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    lock = f'{results}.lock'
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if os.path.exists(lock) and open(lock).read().startswith(
+                    f'pid {first.pid} '):
+                break
+            assert first.poll() is None, 'the first study ended early'
+            time.sleep(0.5)
+        else:
+            pytest.fail('the first study never took its lock')
+        second = run_python(*args[1:])
+        assert second.returncode != 0 and 'Traceback' not in second.stderr
+        line = second.stderr.strip()
+        assert line.startswith(f'error: results file {results} is in use by '
+                               f'another allocation study (pid {first.pid} '
+                               f'on '), line
+        assert line.endswith('wait for it to finish or stop it, then run '
+                             'again')
+        # Another results file in the same work dir is refused too.
+        other = run_python(*args[1:-1], str(tmp_path / 'other.json'))
+        assert other.returncode != 0
+        assert f'error: work dir {work} is in use' in other.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    with exclusive(lock, 'results file'):
+        pass
+    with exclusive(str(work / '.study.lock'), 'work dir'):
+        pass
