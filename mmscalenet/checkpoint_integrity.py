@@ -82,9 +82,9 @@ def guard_local_checkpoint_loads() -> None:
     if CheckpointLoader._schemes.get('') is not load_from_local:
         return  # already guarded (or replaced by someone else: keep theirs)
 
-    def load_checked_local(filename, map_location):
+    def load_from_checked_local(filename, map_location):
         check_checkpoint_file(filename)
         return load_from_local(filename, map_location)
 
-    load_checked_local.__doc__ = load_from_local.__doc__
-    CheckpointLoader.register_scheme('', load_checked_local, force=True)
+    load_from_checked_local.__doc__ = load_from_local.__doc__
+    CheckpointLoader.register_scheme('', load_from_checked_local, force=True)

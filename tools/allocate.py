@@ -23,7 +23,7 @@ import mmscalenet  # noqa: F401
 from mmscalenet.allocation import (AllocationError, allocate_from_model,
                                    diagnose_model_allocation,
                                    even_allocation_of_model)
-from mmscalenet.allocation.writer import write_allocation
+from mmscalenet.allocation.writer import check_out_dir, write_allocation
 from mmscalenet.apis import add_cfg_options, config_scope
 from mmscalenet.checkpoint_integrity import (CorruptCheckpointError,
                                              check_checkpoint_file)
@@ -80,9 +80,10 @@ def load_seed_weights(model, checkpoint: str) -> None:
 
 def main():
     args = parse_args()
-    if osp.exists(args.out) and not osp.isdir(args.out):
-        sys.exit(f'allocate: --out {args.out} is a file; give a directory '
-                 f'(created if missing) for the spec, config and plot')
+    try:
+        check_out_dir(args.out)
+    except NotADirectoryError as e:
+        sys.exit(f'allocate: --out {e}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -51,6 +51,21 @@ def _find_scalenet_cfg(node):
     return None
 
 
+def check_out_dir(out_dir: str) -> None:
+    """Raise ``NotADirectoryError`` naming ``out_dir`` when it, or the
+    nearest folder above it that exists, is a file: the allocation could
+    not be written there (checked before any work, nothing is written)."""
+    path = osp.abspath(out_dir)
+    while not osp.exists(path):
+        path = osp.dirname(path)
+    if not osp.isdir(path):
+        raise NotADirectoryError(
+            f'{out_dir} is a file; give a directory (created if missing) '
+            f'for the spec, config and plot' if path == osp.abspath(out_dir)
+            else f'{out_dir} is below {path}, which is a file; give a '
+            f'directory (created if missing) for the spec, config and plot')
+
+
 def retrain_config(seed_cfg: Config, spec_path: str) -> Config:
     """The seed config with the allocated spec in place of the seed spec,
     without the allocation hook or any checkpoint to start from: the
@@ -89,9 +104,7 @@ def write_allocation(spec: ChannelSpec,
         NotADirectoryError: ``out_dir`` (or a folder above it) is a file;
             nothing is written.
     """
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise NotADirectoryError(f'{out_dir} is a file, not a directory: '
-                                 f'give a directory for the allocation')
+    check_out_dir(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     paths = {'spec': free_path(osp.join(out_dir, spec_name))}
     spec.dump(paths['spec'])

@@ -11,6 +11,7 @@ import pytest
 import torch
 from helpers import free_port, run_command, run_python
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
@@ -191,6 +192,7 @@ import json, os, sys
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 import mmscalenet
 from mmscalenet.allocation import find_scalenet
@@ -263,6 +265,7 @@ import os, sys
 from types import SimpleNamespace
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
 import mmscalenet
 from mmscalenet import CifarScaleNet
@@ -436,8 +439,10 @@ def test_offline_tool_refuses_an_out_that_is_a_file(trained_seed, tmp_path):
                        str(work_dir / 'epoch_1.pth'), '--out',
                        str(taken / 'sub'))
     assert below.returncode != 0 and 'Traceback' not in below.stderr
-    assert below.stderr.strip().startswith(
-        f'allocate: cannot write into --out {taken}/sub: ')
+    assert below.stderr.strip() == (
+        f'allocate: --out {taken}/sub is below {taken}, which is a file; '
+        f'give a directory (created if missing) for the spec, config and '
+        f'plot')
 
 
 def test_offline_tool_channel_divisor(trained_seed, tmp_path):

@@ -106,14 +106,21 @@ def test_padded_build_starts_as_the_published_net_and_learns():
     assert built.spec == built.published_spec.padded(8)
     built.load_state_dict(published.state_dict())
     x = torch.randn(2, 3, 64, 64)
-    for mode in ('eval', 'train'):
-        getattr(published, mode)()
-        getattr(built, mode)()
-        with torch.no_grad():
-            for a, b in zip(built(x), published(x)):
-                # The 1x1 convs sum over more (zero) columns: the rounding
-                # differs, the function does not.
-                assert relative_error(a, b) < 1e-4, mode
+    published.eval()
+    built.eval()
+    with torch.no_grad():
+        for a, b in zip(built(x), published(x)):
+            # The 1x1 convs sum over more (zero) columns: the rounding
+            # differs, the function does not.
+            assert relative_error(a, b) < 1e-5
+    # Training mode (batch statistics of 2 images: ill-conditioned in
+    # fp32), in float64: the same function to rounding.
+    with torch.no_grad():
+        outs = zip(copy.deepcopy(built).double().train()(x.double()),
+                   copy.deepcopy(published).double().train()(x.double()))
+        for a, b in outs:
+            assert relative_error(a, b) < 1e-8
+    built.train()
     block = built.layer1[0]  # published [62, 9, 5, 12] -> [64, 16, 8, 16]
     assert block.conv2.out_channels == [64, 16, 8, 16]
     sum(o.mean() for o in built(x)).backward()

@@ -6,9 +6,9 @@ import json
 import pytest
 from helpers import run_python
 
+from mmscalenet.allocation import diagnose_allocation, moved_share
 from mmscalenet.study import report, select_lambda
-from mmscalenet.study.report import (moved_share, near_zero_kept,
-                                     stage_of_blocks)
+from mmscalenet.study.report import stage_of_blocks
 
 EVEN_ROWS = [[2, 2, 2, 8], [2, 2, 2, 8], [4, 4, 4, 4]]
 TOP1 = {  # kind: top-1 of seeds 0, 1, 2
@@ -110,13 +110,18 @@ def test_allocation_measures():
         1 / 9)
     # Kept near zero (< 0.02): block 0: index 3 of scale 0 (0.01), index 1
     # of scale 1 (0.0), index 2 of scale 2 (0.005); block 2: both kept of
-    # scale 2 (0.001). 5 of 24 kept.
-    assert near_zero_kept(dict(extras)) == (5, 24)
+    # scale 2 (0.001). 5 of 24 kept. Tied with the cut (within 5% of the
+    # best dropped |gamma|, 1.0 in every block): all kept but block 0's
+    # 2.0, 23.
+    d = diagnose_allocation(extras['gammas'], extras['kept'],
+                            extras['allocation'], EVEN_ROWS)
+    assert (d.near_zero, d.tied, d.kept) == (5, 23, 24)
+    assert d.moved_from_even == pytest.approx(1 / 9)
     assert stage_of_blocks(extras['allocation']) == [0, 0, 1]
     text = report(hand_made_results())
     assert row_of(text, '| ScaleNet seed (C at every scale) | 0 |') == (
         '| ScaleNet seed (C at every scale) | 0 | 11.1% | 5 of 24 | '
-        '0.42/0.25/0.33; 0.50/0.33/0.17 |')
+        '23 (96%) | 0.42/0.25/0.33; 0.50/0.33/0.17 |')
 
 
 def test_gamma_table():

@@ -48,7 +48,7 @@ def test_an_unreachable_target_is_refused():
     rows_at = lambda ratio: [[int(10 * ratio), 8]]  # noqa: E731
     macs_of = lambda rows: 1000 * rows[0][0]  # noqa: E731
     # 10 channels: 10,000 MACs, 11: 11,000; 10,500 is 4.8% from both.
-    with pytest.raises(ValueError, match=r'has 10000 MACs \(-4.76%\), '
+    with pytest.raises(ValueError, match=r'has 10000 \(-4.76%\), '
                        'outside the tolerance of 1%'):
         search_even_ratio(rows_at, macs_of, 10500, 0.01)
     with pytest.raises(ValueError, match='no even allocation with budget '
