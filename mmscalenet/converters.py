@@ -1,7 +1,7 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Convert checkpoints of the authors' ScaleNet release to mmpretrain style.
 
-The authors' file is a plain state_dict (see the README): ``conv2.I`` and
+The authors' file is a plain state_dict (see docs/model.md): ``conv2.I`` and
 ``bn2.I`` hold scale I of a block's SA layer, ``fc`` the classifier. The
 result has ``backbone.*`` keys for :class:`~mmscalenet.ScaleNet` (scale I
 under ``conv2.convs.I`` / ``conv2.norms.I``) and ``head.fc.*`` for

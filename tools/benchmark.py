@@ -443,12 +443,12 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
             timed(steps, args.rounds, args.warmup, device), 'ms', 1e3,
             'train')
         if args.cuda_graph_train and device.type == 'cuda':
+            ours = {n: m for n, m in models.items() if 'authors' not in n}
             timed_paths(
                 f'[{depth}] Training step, batch {args.train_batch}, fp32, '
                 f'whole step replayed as a CUDA graph',
-                lambda: cuda_graph_train_steps(
-                    {n: m for n, m in models.items() if 'authors' not in n},
-                    xt, yt), args, device, 'train', {}, optional=True)
+                lambda: cuda_graph_train_steps(ours, xt, yt), args, device,
+                'train', {}, optional=True)
         if args.kernel_table:
             print_kernel_tables(
                 {n: s for n, s in steps.items() if 'authors' not in n},

@@ -9,9 +9,9 @@ from .seed_net import (allocate_from_model, diagnose_model_allocation,
                        seed_importance)
 
 __all__ = [
-    'AllocationDiagnostics', 'diagnose_allocation', 'moved_share',
-    'diagnose_model_allocation', 'AllocationError', 'AllocationResult', 'BlockAllocation',
-    'allocate_block', 'allocate_neurons', 'allocate_from_model',
+    'AllocationDiagnostics', 'AllocationError', 'AllocationResult',
+    'BlockAllocation', 'allocate_block', 'allocate_from_model',
+    'allocate_neurons', 'diagnose_allocation', 'diagnose_model_allocation',
     'even_allocation', 'even_allocation_of_model', 'find_scalenet',
-    'sa_layout', 'seed_importance'
+    'moved_share', 'sa_layout', 'seed_importance'
 ]

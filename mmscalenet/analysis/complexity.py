@@ -18,7 +18,7 @@ from mmengine.analysis.jit_handles import get_shape
 
 #: The operators counted, grouped the way the tools print them. ``macs``
 #: (convs and fully connected layers) is what papers call FLOPs and what the
-#: README's tables give.
+#: documentation's tables give.
 COUNTED_OPS = {
     'conv': ('conv', ),
     'linear': ('linear', 'addmm', 'matmul', 'mm', 'bmm', 'einsum'),

@@ -161,4 +161,3 @@ def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
         'training, padded build from the published weights: loss',
         relative_error(built_loss, loss), tolerance))
     return checks
-

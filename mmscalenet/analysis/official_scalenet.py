@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""The authors' ScaleNet, restated from its description (README, "Fidelity").
+"""The authors' ScaleNet, restated from its description (docs/model.md,
+"Fidelity").
 
 Their layer sequence and state_dict layout, written out plainly: the
 fidelity reference of the tests (outputs, MACs, parameters), the baseline of

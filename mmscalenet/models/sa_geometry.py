@@ -8,7 +8,7 @@ and the budget of the ResNet 3x3 conv that an SA block replaces. The model
 (:class:`~mmscalenet.models.SABlock`), the channel specs, the FLOPs tools and
 the neuron allocation all call these functions, so they cannot disagree.
 
-Conventions follow the authors' released model (see the README):
+Conventions follow the authors' released model (see docs/model.md):
 
 * Scale ``i`` downsamples by ``factor`` with a ``factor x factor`` window and
   stride, in floor mode. A map smaller than the factor is pooled whole

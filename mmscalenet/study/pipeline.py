@@ -61,10 +61,9 @@ def exclusive(path: str, what: str) -> Iterator[None]:
                 f'); wait for it to finish or stop it, then run again'
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(
-            fd, f'pid {os.getpid()} on {socket.gethostname()}, since '
-            f'{datetime.datetime.now().isoformat(timespec="seconds")}'.encode(),
-            0)
+        since = datetime.datetime.now().isoformat(timespec='seconds')
+        os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}, since '
+                  f'{since}'.encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -320,7 +319,8 @@ class AllocationStudy:
 
     def match_even(self, record: dict):
         """The even net at the MACs of ``record``'s net."""
-        cfg = Config.fromfile(osp.join(self.repo, self.protocol.models['even']))
+        cfg = Config.fromfile(
+            osp.join(self.repo, self.protocol.models['even']))
         return even_at_macs(cfg.model.to_dict(), record['macs'],
                             self.protocol.second_round.match_tolerance,
                             self.input_side)

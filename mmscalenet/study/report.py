@@ -1,7 +1,7 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Tables of an allocation study, computed from its results file alone.
 
-Every number the README gives about a study comes out of :func:`report`
+Every number the documentation gives about a study comes out of :func:`report`
 (``tools/allocation_study.py CONFIG --report``): per-model top-1 over seeds,
 how far each data-driven allocation moved from the even one, how many kept
 neurons had a |gamma| at or near zero, the seed nets' gamma statistics, and

@@ -401,8 +401,8 @@ def test_hook_diagnostics_quiet_on_a_settled_ranking(tmp_path):
     assert 'cannot have decided' not in log
 
 
-def test_offline_tool_prints_the_diagnostics_both_ways(trained_seed,
-                                                        tmp_path):
+def test_offline_tool_prints_the_diagnostics_both_ways(
+        trained_seed, tmp_path):
     _, _, work_dir = trained_seed
     tied = run_python('tools/allocate.py', SEED_CONFIG,
                       str(work_dir / 'epoch_1.pth'), '--out',
