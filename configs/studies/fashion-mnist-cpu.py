@@ -31,6 +31,10 @@
 #                           (1x1 convs and head included, within 1%: its
 #                           budget ratio searched); the same for every
 #                           data-driven net below (-long, -l1-ranked, -l1)
+#   allocated-rerun         `allocated` trained again beside even-matched, so
+#                           that the pair shares a machine (and the rerun
+#                           against the first round shows the machine's own
+#                           effect)
 #   seed-long               the plain seed trained 16 epochs (4x) with
 #                           SeedReadinessHook: its ranking, epoch by epoch
 #   allocated-long          its allocation, retrained with the 4 epochs

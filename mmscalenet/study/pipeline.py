@@ -198,9 +198,11 @@ class AllocationStudy:
             return keys
         # The second round by phase, so that each question is answered for
         # every seed before the next starts: the allocation against even
-        # at equal MACs (plain seed), the long seed, the ranked L1 strength
-        # and, last, the first round's L1 allocations at equal MACs.
-        phases = [('even-matched', ),
+        # at equal MACs (plain seed; the first round's data-driven net is
+        # trained again beside it, so that the pair shares a machine), the
+        # long seed, the ranked L1 strength and, last, the first round's L1
+        # allocations at equal MACs.
+        phases = [('even-matched', 'allocated-rerun'),
                   ('seed-long', 'allocated-long', 'even-matched-long'),
                   RANKED_L1_KINDS + ('even-matched-l1-ranked', ),
                   ('even-matched-l1', )]

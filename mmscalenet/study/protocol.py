@@ -32,6 +32,7 @@ MODEL_OF_KIND = {
 #: :meth:`AllocationStudy.planned_keys`).
 SECOND_ROUND_KINDS = {
     'even-matched': 'ScaleNet even at the data-driven net\'s MACs',
+    'allocated-rerun': 'ScaleNet data-driven (plain seed), trained again',
     'seed-long': 'ScaleNet seed, long schedule',
     'allocated-long': 'ScaleNet data-driven (long seed)',
     'even-matched-long': 'ScaleNet even at the long seed\'s net\'s MACs',
@@ -50,6 +51,7 @@ MATCHED_TO = {
 #: Which seed net each data-driven kind retrains the allocation of.
 SEED_OF = {
     'allocated': 'seed',
+    'allocated-rerun': 'seed',
     'allocated-l1': 'seed-l1',
     'allocated-long': 'seed-long',
     'allocated-l1-ranked': 'seed-l1-ranked',

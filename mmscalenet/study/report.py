@@ -16,8 +16,12 @@ from .protocol import ALL_KINDS, SECOND_ROUND_KINDS
 
 #: The paired comparisons: (name, kind a, kind b); each is a - b per seed.
 PAIRS = (
-    ('data-driven - even at equal MACs (plain seed)', 'allocated',
+    ('data-driven - even at equal MACs (plain seed)', 'allocated-rerun',
      'even-matched'),
+    ('data-driven - even at equal MACs (plain seed, first-round net)',
+     'allocated', 'even-matched'),
+    ('the same net trained again - first round (machine, threads)',
+     'allocated-rerun', 'allocated'),
     ('data-driven - even at equal MACs (long seed)', 'allocated-long',
      'even-matched-long'),
     ('data-driven - even at equal MACs (ranked L1 seed)',

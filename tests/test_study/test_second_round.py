@@ -95,11 +95,13 @@ def test_a_first_round_file_takes_the_second_round(tmp_path):
     keys = study.planned_keys()
     assert keys[:21] == [f'seed{s}/{k}' for s in (0, 1, 2)
                          for k in protocol.kinds]
-    assert keys[21:24] == ['seed0/even-matched', 'seed1/even-matched',
-                           'seed2/even-matched']
-    assert keys[24:27] == ['seed0/seed-long', 'seed0/allocated-long',
+    assert keys[21:27] == [
+        'seed0/even-matched', 'seed0/allocated-rerun', 'seed1/even-matched',
+        'seed1/allocated-rerun', 'seed2/even-matched', 'seed2/allocated-rerun'
+    ]
+    assert keys[27:30] == ['seed0/seed-long', 'seed0/allocated-long',
                            'seed0/even-matched-long']
-    assert len(keys) == 21 + 3 * 8
+    assert len(keys) == 21 + 3 * 9
     assert all(k in first['runs'] for k in keys[:21])
     # The ranked penalty's selection comes before its first seed.
     assert study.dependencies('seed0/seed-l1-ranked') == [
@@ -122,7 +124,10 @@ def test_second_round_on_digits(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     results = json.loads((tmp_path / 'results.json').read_text())
     runs = results['runs']
-    for kind in ('even-matched', 'seed-long', 'allocated-long',
+    assert runs['seed0/allocated-rerun']['spec'] == \
+        runs['seed0/allocated']['spec']
+    for kind in ('even-matched', 'allocated-rerun', 'seed-long',
+                 'allocated-long',
                  'even-matched-long', 'seed-l1-ranked',
                  'allocated-l1-ranked', 'even-matched-l1-ranked',
                  'even-matched-l1'):
