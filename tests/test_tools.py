@@ -295,3 +295,19 @@ def test_gpu_script_dry_run_runs_every_part(tmp_path):
                 'Backbone forward + backward, 1 images',
                 '[101] Best inference path of each, batch 1'):
         assert row in markdown, row
+
+
+@pytest.mark.slow
+def test_machine_variation_tool():
+    """One epoch per setting: the baseline repeats itself bit for bit; the
+    tool names every setting and the spread."""
+    out = run_tool('tools/machine_variation.py', '--epochs', '1')
+    lines = out.strip().splitlines()
+    rows = [line for line in lines if 'top-1' in line and 'weights' in line]
+    assert len(rows) == 5
+    assert rows[0].split()[-3] == rows[1].split()[-3]  # the same digest
+    assert rows[1].endswith('same weights')
+    assert lines[-1].startswith('top-1 spread over the settings: ')
+    bad = run_python('tools/machine_variation.py', '--epochs', '0')
+    assert bad.returncode != 0
+    assert bad.stderr.strip() == 'error: --epochs must be at least 1, got 0'

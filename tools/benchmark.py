@@ -404,10 +404,13 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
              for n, m in fused(models).items()},
             f'fused eval forward, batch {args.batch[0]}', device)
     if not args.skip_detection and not args.skip_train:
+        # (mmpretrain's ResNet.train() returns None: no chaining.)
         backbones = {
-            n: m.backbone.train()
+            n: m.backbone
             for n, m in models.items() if 'authors' not in n
         }
+        for b in backbones.values():
+            b.train()
         xb = torch.randn(
             args.det_batch, 3, h, w,
             device=device).contiguous(memory_format=layout)

@@ -17,7 +17,8 @@ from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets checkpoints load)
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
-                             check_data_roots, exit_on_bad_input,
+                             check_checkpoint_files, check_data_roots,
+                             exit_on_bad_input,
                              finish_distributed, init_cpu_distributed,
                              load_config, prepare_test_cfg)
 
@@ -70,6 +71,7 @@ def main():
             wait_time=args.wait_time,
             interval=args.interval)
         check_data_roots(cfg, ['test_dataloader'])
+        check_checkpoint_files(cfg, 'checkpoint')
     init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.test()

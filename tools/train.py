@@ -15,7 +15,8 @@ from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets --resume load)
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
-                             check_data_roots, exit_on_bad_input,
+                             check_checkpoint_files, check_data_roots,
+                             exit_on_bad_input,
                              finish_distributed, init_cpu_distributed,
                              load_config, prepare_train_cfg)
 
@@ -63,6 +64,7 @@ def main():
             no_validate=args.no_validate)
         check_data_roots(cfg, ['train_dataloader'] +
                          ([] if args.no_validate else ['val_dataloader']))
+        check_checkpoint_files(cfg)
     init_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()

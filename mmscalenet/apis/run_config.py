@@ -78,20 +78,11 @@ def prepare_train_cfg(cfg: Config,
     if resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
-        # What mmengine will resume from: the work dir's last checkpoint.
-        last = osp.join(cfg.work_dir, 'last_checkpoint')
-        if osp.isfile(last):
-            with open(last) as f:
-                latest = f.read().strip()
-            if latest:
-                check_checkpoint_file(
-                    latest, f'--resume checkpoint (from {last})')
     elif resume is not None:
-        check_checkpoint_file(resume, '--resume checkpoint')
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume checkpoint not found: {resume}')
         cfg.resume = True
         cfg.load_from = resume
-    elif isinstance(cfg.get('load_from'), str) and '://' not in cfg.load_from:
-        check_checkpoint_file(cfg.load_from, 'load_from checkpoint')
     if no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -123,8 +114,8 @@ def prepare_test_cfg(cfg: Config,
     scope = cfg.default_scope = config_scope(cfg)
     if interval is not None and interval < 1:
         raise ValueError(f'--interval must be at least 1, got {interval}')
-    if '://' not in checkpoint:
-        check_checkpoint_file(checkpoint)
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     cfg.load_from = checkpoint
     if out is not None and scope == 'mmseg':  # mmseg's tools/test.py
         evaluator = cfg.test_evaluator
@@ -170,6 +161,31 @@ def prepare_test_cfg(cfg: Config,
             hook.update(enable=True, show=show, wait_time=wait_time,
                         out_dir=show_dir, interval=interval or 1)
     return cfg
+
+
+def check_checkpoint_files(cfg: Config,
+                           what: Optional[str] = None) -> None:
+    """Refuse, in one line naming it, a truncated or corrupt checkpoint the
+    run would load: ``load_from`` (``what`` names it; by default
+    ``'--resume checkpoint'`` when resuming, else ``'load_from
+    checkpoint'``), or with ``resume`` and no ``load_from`` the latest one
+    the work dir's ``last_checkpoint`` names (mmengine's auto-resume). Run
+    after the flags and the data are checked, before the Runner is built.
+    """
+    load_from = cfg.get('load_from')
+    if isinstance(load_from, str) and '://' not in load_from:
+        if what is None:
+            what = ('--resume checkpoint' if cfg.get('resume')
+                    else 'load_from checkpoint')
+        check_checkpoint_file(load_from, what)
+    elif cfg.get('resume') is True and cfg.get('work_dir'):
+        last = osp.join(cfg.work_dir, 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last) as f:
+                latest = f.read().strip()
+            if latest:
+                check_checkpoint_file(
+                    latest, f'--resume checkpoint (from {last})')
 
 
 #: Where the documentation says how to get each dataset the configs name.
