@@ -488,11 +488,12 @@ def benchmark_depth(depth: int, args, device: torch.device) -> None:
             return
         xd = torch.randn(1, 3, h, w, device=device)
         dets = {n: m.to(device) for n, m in detectors(depth).items()}
-        print_rows(
+        # Optional: mmcv's CPU NMS refuses autocast's bfloat16 boxes.
+        timed_paths(
             f'[{depth}] Faster R-CNN FPN, eval, one {h}x{w} image',
-            timed({n: detection_step(m, xd, args.amp)
-                   for n, m in dets.items()}, args.rounds, args.warmup,
-                  device), 'ms', 1e3, 'detection')
+            lambda: {n: detection_step(m, xd, args.amp)
+                     for n, m in dets.items()}, args, device, 'detection', {},
+            optional=True)
 
 
 def main():
