@@ -5,7 +5,8 @@
 #   OMP_NUM_THREADS=1 python tools/allocation_study.py \
 #       configs/studies/fashion-mnist-gpu.py --workers 12
 #
-# (`tools/gpu_measurements.sh` runs it with the GPU benchmark table.)
+# (Since 2026-12-02 `tools/gpu_measurements.sh` is the speed measurements
+# alone; run this protocol in its own device call.)
 # Measured on one H100 (2026-11-26, tools/gpu_measurements.sh, 245 s for
 # the study): 12 runs at once trained at about 0.33 s per 128-image step
 # each, ~4,600 images/s in all, a quarter of the ~20,000 this protocol was
