@@ -247,6 +247,25 @@ class AllocationStudy:
                 return self.results
             return self.run_parallel(workers)
 
+    def training_order(self) -> List[str]:
+        """The runs without a record, in the order :meth:`run` trains them
+        one after the other: the planned order, each run preceded by the
+        runs it needs (so the selection runs come just before the first
+        penalised seed)."""
+        runs = self.results['runs']
+        order = []
+
+        def visit(key):
+            if key in runs or key in order:
+                return
+            for needed in self.dependencies(key):
+                visit(needed)
+            order.append(key)
+
+        for key in self.planned_keys():
+            visit(key)
+        return order
+
     def dependencies(self, key: str) -> List[str]:
         """The runs whose records run ``key`` needs."""
         group, kind = key.split('/')
@@ -332,15 +351,7 @@ class AllocationStudy:
         import concurrent.futures as cf
         import multiprocessing
         runs = self.results['runs']
-        pending = [
-            k for k in self.selection_keys() + self.ranked_selection_keys()
-            + self.planned_keys() if k not in runs
-        ]
-        for selection, penalised in (
-            (self.selection_keys(), 'seed-l1'),
-                (self.ranked_selection_keys(), 'seed-l1-ranked')):
-            if not any(k.endswith(f'/{penalised}') for k in pending):
-                pending = [k for k in pending if k not in selection]
+        pending = self.training_order()
         running = {}
         with cf.ProcessPoolExecutor(
                 workers,

@@ -111,6 +111,17 @@ def test_a_first_round_file_takes_the_second_round(tmp_path):
     assert study.dependencies('seed1/even-matched-long') == [
         'seed1/allocated-long'
     ]
+    # What parallel workers train, in order: the missing runs as planned,
+    # the selection runs just before the first seed that needs them (not
+    # ahead of the rest, as they have nothing to wait for).
+    missing = [k for k in keys if k not in first['runs']]
+    order = study.training_order()
+    assert [k for k in order if k.startswith('seed')] == missing
+    assert order.index('select-ranked/lambda=0.004') + 1 == order.index(
+        'seed0/seed-l1-ranked')
+    assert len(order) == len(missing) + 4
+    study.results['runs'].pop('seed0/allocated-rerun', None)
+    assert study.training_order()[0] == 'seed0/allocated-rerun'
 
 
 @pytest.mark.slow
