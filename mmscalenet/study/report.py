@@ -42,6 +42,13 @@ PAIRS = (
 )
 
 
+#: Two-sided 95% quantiles of Student's t by degrees of freedom (n - 1 for
+#: n paired seeds); past 30 the normal 1.960 (under 5% narrower than t).
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
+         2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
+         2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052,
+         2.048, 2.045, 2.042)
+
 #: The seed nets whose allocations the report describes.
 SEED_KINDS = ('seed', 'seed-long', 'seed-l1', 'seed-l1-ranked')
 
@@ -61,6 +68,22 @@ def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
     values = list(values)
     std = statistics.stdev(values) if len(values) > 1 else None
     return statistics.fmean(values), std
+
+
+def mean_interval(values: Sequence[float]) -> Optional[Tuple[float, float]]:
+    """The 95% confidence interval of the mean of paired differences
+    (Student's t; None for one value).
+
+    Example:
+        >>> [round(x, 2) for x in mean_interval([1.0, 0.0, 2.0])]
+        [-1.48, 3.48]
+    """
+    mean, std = mean_std(values)
+    if std is None:
+        return None
+    n = len(values)
+    half = (T_975[n - 2] if n - 1 <= len(T_975) else 1.960) * std / n**0.5
+    return mean - half, mean + half
 
 
 def _pm(values: Sequence[float], digits: int = 2) -> str:
@@ -101,8 +124,8 @@ def paired_table(results: dict) -> List[str]:
     lines = [
         '| difference (top-1 points) | ' +
         ' | '.join(f'seed {s}' for s in seeds) +
-        ' | mean +- std | MACs a / b |',
-        '|---|' + '---|' * len(seeds) + '---|---|'
+        ' | mean +- std | 95% interval of the mean | MACs a / b |',
+        '|---|' + '---|' * len(seeds) + '---|---|---|'
     ]
     for name, a, b in PAIRS:
         if a not in table or b not in table:
@@ -117,9 +140,12 @@ def paired_table(results: dict) -> List[str]:
             for s in seeds)
         ratio = statistics.fmean(table[a][s]['macs'] / table[b][s]['macs']
                                  for s in both)
+        interval = mean_interval(list(diffs.values()))
         lines.append(f'| {name} | {cells} | '
-                     f'{_pm(list(diffs.values()))} (n={len(both)}) | '
-                     f'{ratio:.3f} |')
+                     f'{_pm(list(diffs.values()))} (n={len(both)}) | ' +
+                     ('-' if interval is None else
+                      f'{interval[0]:+.2f} to {interval[1]:+.2f}') +
+                     f' | {ratio:.3f} |')
     return lines
 
 
@@ -292,6 +318,10 @@ def report(results: dict) -> str:
         '### Top-1 on the test set, per model', *model_table(results), '',
         '### Paired differences (same seed: same initialisation seed and '
         'data order)', *paired_table(results), ''
+    ]
+    parts[-1:-1] = [
+        '', 'The interval: Student\'s t over the paired seeds; an interval '
+        'that contains 0 is no evidence of a difference either way.'
     ]
     if '(m)' in '\n'.join(parts):
         parts[-1:-1] = [

@@ -8,7 +8,7 @@ from helpers import run_python
 
 from mmscalenet.allocation import diagnose_allocation, moved_share
 from mmscalenet.study import report, select_lambda
-from mmscalenet.study.report import stage_of_blocks
+from mmscalenet.study.report import T_975, mean_interval, stage_of_blocks
 
 EVEN_ROWS = [[2, 2, 2, 8], [2, 2, 2, 8], [4, 4, 4, 4]]
 TOP1 = {  # kind: top-1 of seeds 0, 1, 2
@@ -81,15 +81,27 @@ def test_paired_differences():
     # allocated - even: +1, 0, +2 -> mean 1, sample std 1.
     assert row_of(text, '| data-driven - even (plain seed) |') == (
         '| data-driven - even (plain seed) | +1.00 | +0.00 | +2.00 | '
-        '1.00 +- 1.00 (n=3) | 1.000 |')
+        '1.00 +- 1.00 (n=3) | -1.48 to +3.48 | 1.000 |')
     # allocated-l1 - allocated: +1, -1, +1 -> mean 1/3.
     assert row_of(text, '| L1 seed - plain seed (data-driven nets) |') == (
         '| L1 seed - plain seed (data-driven nets) | +1.00 | -1.00 | +1.00 '
-        '| 0.33 +- 1.15 (n=3) | 1.000 |')
+        '| 0.33 +- 1.15 (n=3) | -2.54 to +3.20 | 1.000 |')
     # allocated - widened resnet: -0.5, +1, +0.5; MACs 20 / 18.
     assert row_of(text, '| ScaleNet data-driven - widened ResNet |') == (
         '| ScaleNet data-driven - widened ResNet | -0.50 | +1.00 | +0.50 | '
-        '0.33 +- 0.76 (n=3) | 1.111 |')
+        '0.33 +- 0.76 (n=3) | -1.56 to +2.23 | 1.111 |')
+
+
+def test_interval_of_the_mean_is_students_t():
+    stats = pytest.importorskip('scipy.stats')
+    for df, quantile in enumerate(T_975, start=1):
+        assert quantile == pytest.approx(stats.t.ppf(0.975, df), abs=6e-4)
+    diffs = [0.4, -0.2, 1.1, 0.3, 0.9]
+    low, high = stats.t.interval(0.95, len(diffs) - 1,
+                                 loc=stats.tmean(diffs),
+                                 scale=stats.sem(diffs))
+    assert mean_interval(diffs) == pytest.approx((low, high), abs=1e-3)
+    assert mean_interval([0.7]) is None
 
 
 def test_a_missing_seed_is_left_out_of_its_pairs():
@@ -99,7 +111,7 @@ def test_a_missing_seed_is_left_out_of_its_pairs():
     assert text.startswith('Study hand-made: 20 of 21 runs finished.')
     assert row_of(text, '| data-driven - even (plain seed) |') == (
         '| data-driven - even (plain seed) | +1.00 | +0.00 | - | '
-        '0.50 +- 0.71 (n=2) | 1.000 |')
+        '0.50 +- 0.71 (n=2) | -5.85 to +6.85 | 1.000 |')
 
 
 def test_allocation_measures():
