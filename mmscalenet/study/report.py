@@ -28,8 +28,8 @@ PAIRS = (
      'allocated-l1-ranked', 'even-matched-l1-ranked'),
     ('data-driven - even at equal MACs (L1 seed)', 'allocated-l1',
      'even-matched-l1'),
-    ('long seed - plain seed (data-driven nets)', 'allocated-long',
-     'allocated'),
+    ('long seed - plain seed (data-driven nets, the plain one trained '
+     'again)', 'allocated-long', 'allocated-rerun'),
     ('long seed - plain seed (seed nets)', 'seed-long', 'seed'),
     ('data-driven - even (plain seed)', 'allocated', 'even'),
     ('data-driven - even (L1 seed)', 'allocated-l1', 'even'),

@@ -104,6 +104,26 @@ def test_interval_of_the_mean_is_students_t():
     assert mean_interval([0.7]) is None
 
 
+def test_second_round_pairs_compare_runs_of_one_machine():
+    """The long seed's data-driven net is compared with the plain seed's
+    trained again beside it, not with the first round's (another
+    machine), and a pair across machines is marked."""
+    results = hand_made_results()
+    here = dict(cpu='AMD EPYC', cpu_capability='AVX2', threads=1)
+    for kind, values in (('allocated-rerun', [90.5, 91.5, 92.0]),
+                         ('allocated-long', [91.0, 91.0, 93.0])):
+        for seed, top1 in enumerate(values):
+            results['runs'][f'seed{seed}/{kind}'] = dict(
+                key=f'seed{seed}/{kind}', kind=kind, seed=seed, top1=top1,
+                macs=20e6, params=1e6, minutes=2.0, machine=here,
+                spec=dict(type='CifarScaleNet', rows=EVEN_ROWS))
+    text = report(results)
+    assert row_of(text, '| long seed - plain seed (data-driven nets').split(
+        ' | ')[1:4] == ['+0.50', '-0.50', '+1.00']
+    assert row_of(text, '| the same net trained again - first round').split(
+        ' | ')[1:4] == ['+0.50 (m)', '+0.50 (m)', '+0.00 (m)']
+
+
 def test_a_missing_seed_is_left_out_of_its_pairs():
     results = hand_made_results()
     del results['runs']['seed2/even']
