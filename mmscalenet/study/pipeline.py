@@ -242,8 +242,8 @@ class AllocationStudy:
                 exclusive(osp.join(self.work_dir, '.study.lock'),
                           f'work dir {self.work_dir}'))
             if workers == 1:
-                for key in self.planned_keys():
-                    self.ensure(key)
+                for key in self.training_order():
+                    self.add_record(self.record_of(key))
                 return self.results
             return self.run_parallel(workers)
 
@@ -280,16 +280,6 @@ class AllocationStudy:
         if kind == 'seed-l1-ranked':
             return self.ranked_selection_keys()
         return []
-
-    def ensure(self, key: str) -> dict:
-        """The record of run ``key``, training it (and what it needs) first
-        if there is none."""
-        runs = self.results['runs']
-        if key not in runs:
-            for needed in self.dependencies(key):
-                self.ensure(needed)
-            self.add_record(self.record_of(key))
-        return runs[key]
 
     def add_record(self, record: dict) -> None:
         self.results['runs'][record['key']] = record

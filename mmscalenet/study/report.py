@@ -317,11 +317,9 @@ def report(results: dict) -> str:
         f'Study {protocol.get("name", "?")}: {status}.', '',
         '### Top-1 on the test set, per model', *model_table(results), '',
         '### Paired differences (same seed: same initialisation seed and '
-        'data order)', *paired_table(results), ''
-    ]
-    parts[-1:-1] = [
-        '', 'The interval: Student\'s t over the paired seeds; an interval '
-        'that contains 0 is no evidence of a difference either way.'
+        'data order)', *paired_table(results), '',
+        'The interval: Student\'s t over the paired seeds; an interval '
+        'that contains 0 is no evidence of a difference either way.', ''
     ]
     if '(m)' in '\n'.join(parts):
         parts[-1:-1] = [
