@@ -146,7 +146,8 @@ def test_config_trains_one_iteration_and_validates(config, data_roots,
     assert logs, 'no log written'
     text = open(logs[0]).read()
     assert 'Epoch(train) [1][1/1]' in text
-    assert re.search(r'Epoch\(val\) \[1\]\[1/1\]\s+accuracy/top1: [\d.]+', text)
+    assert re.search(r'Epoch\(val\) \[1\]\[1/1\]\s+accuracy/top1: [\d.]+',
+                     text)
 
     if any(h['type'] == 'NeuronAllocationHook'
            for h in cfg.get('custom_hooks', [])):

@@ -3,7 +3,8 @@
 # training, NeuronAllocationHook writes the allocated spec and the config to
 # retrain it from scratch into the work dir.
 _base_ = [
-    '../_base_/models/linear_classifier.py', '../_base_/datasets/digits_bs64.py',
+    '../_base_/models/linear_classifier.py',
+    '../_base_/datasets/digits_bs64.py',
     '../_base_/schedules/digits_12e.py', '../_base_/default_runtime.py'
 ]
 custom_imports = dict(

@@ -1,4 +1,5 @@
-# ScaleNet-101 on ImageNet-1k, the authors' release recipe (120 epochs, cosine).
+# ScaleNet-101 on ImageNet-1k, the authors' release recipe (120 epochs,
+# cosine).
 _base_ = [
     '../_base_/models/scalenet101.py', '../_base_/datasets/imagenet_bs32.py',
     '../_base_/schedules/imagenet_bs256_coslr_120e.py',

@@ -51,8 +51,8 @@ def test_zero_channel_scales_have_no_layers():
 
 def test_kernel_rule_and_macs_match_geometry():
     block = SABlock(32, [5, 6, 7, 8], side=7)
-    assert [block.convs[str(i)].kernel_size for i in range(4)] == [(3, 3)] * 3 \
-        + [(1, 1)]
+    kernels = [block.convs[str(i)].kernel_size for i in range(4)]
+    assert kernels == [(3, 3)] * 3 + [(1, 1)]
     macs = conv_macs(block, torch.rand(1, 32, 7, 7))
     assert macs == sum(
         c * neuron_macs(32, 7, i, f)

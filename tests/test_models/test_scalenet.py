@@ -121,7 +121,9 @@ def test_frozen_stages(frozen_stages):
     model = ScaleNet(50, frozen_stages=frozen_stages)
     assert model.train() is model
     frozen = [model.conv1, model.norm1] if frozen_stages >= 0 else []
-    frozen += [getattr(model, f'layer{i}') for i in range(1, frozen_stages + 1)]
+    frozen += [
+        getattr(model, f'layer{i}') for i in range(1, frozen_stages + 1)
+    ]
     trainable = [
         getattr(model, f'layer{i}') for i in range(frozen_stages + 1, 5)
         if i >= 1
