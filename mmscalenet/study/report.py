@@ -284,16 +284,33 @@ def selection_lines(results: dict) -> List[str]:
         ]
     ranked = results.get('selection_ranked')
     if ranked:
-        cells = ', '.join(
-            f'lambda_l1 {lam}: {share:.0%} (held-out top-1 '
-            f'{ranked["holdout_top1"][lam]:.2f}%)'
-            for lam, share in ranked['near_zero_share'].items())
         lines += [
-            '', f'Second round, kept neurons with |gamma| near 0 by L1 '
-            f'strength: {cells}.',
+            '', '### Second round: the ranked L1 strength (first seed, '
+            'selection split)', *ranked_selection_table(results), '',
             f'Chosen: lambda_l1 = {ranked["chosen"]:g} '
             f'(rule: {ranked["rule"]}).'
         ]
+    return lines
+
+
+def ranked_selection_table(results: dict) -> List[str]:
+    """Per L1 strength of the ranked selection: what its seed's allocation
+    kept (near 0, tied with the cut), how far it moved from even, and the
+    seed's held-out top-1."""
+    selection_runs = {
+        f'{r["lambda_l1"]:g}': r
+        for r in results['runs'].values()
+        if r.get('evaluated_on') and r['kind'] == 'seed-l1-ranked'
+    }
+    lines = [
+        '| lambda_l1 | kept with |gamma| ~ 0 | kept tied with the cut | '
+        'channels moved vs even | held-out top-1 |', '|---|---|---|---|---|'
+    ]
+    for lam, share in results['selection_ranked']['near_zero_share'].items():
+        record = selection_runs[lam]
+        lines.append(f'| {lam} | {share:.0%} | {record["tied_share"]:.0%} | '
+                     f'{record["moved_from_even"]:.1%} | '
+                     f'{record["top1"]:.2f}% |')
     return lines
 
 

@@ -124,6 +124,31 @@ def test_second_round_pairs_compare_runs_of_one_machine():
         ' | ')[1:4] == ['+0.50 (m)', '+0.50 (m)', '+0.00 (m)']
 
 
+def test_ranked_selection_table_reads_each_strengths_seed():
+    """One row per L1 strength of the ranked selection, from its selection
+    run's record: near 0 (the rule's measure), tied, moved, held-out top-1.
+    """
+    results = hand_made_results()
+    for lam, tied, moved, top1 in ((0.0005, 1.0, 0.048, 78.8),
+                                   (0.004, 0.9394, 0.0516, 79.35)):
+        results['runs'][f'select-ranked/lambda={lam:g}'] = dict(
+            key=f'select-ranked/lambda={lam:g}', kind='seed-l1-ranked',
+            seed=0, top1=top1, macs=1, params=1, minutes=1, lambda_l1=lam,
+            evaluated_on='held-out training images', tied_share=tied,
+            moved_from_even=moved, near_zero_share=0.0)
+    results['selection_ranked'] = dict(
+        near_zero_share={'0.0005': 0.0, '0.004': 0.0},
+        holdout_top1={'0.0005': 78.8, '0.004': 79.35}, chosen=0.004,
+        rule='the ranked rule')
+    text = report(results)
+    assert row_of(text, '| 0.0005 |') == '| 0.0005 | 0% | 100% | 4.8% | ' \
+        '78.80% |'
+    assert row_of(text, '| 0.004 |') == '| 0.004 | 0% | 94% | 5.2% | 79.35% |'
+    assert 'Chosen: lambda_l1 = 0.004 (rule: the ranked rule).' in text
+    # Selection runs are not study runs: the model table leaves them out.
+    assert 'Study hand-made: 21 of 21 runs finished' in text
+
+
 def test_a_missing_seed_is_left_out_of_its_pairs():
     results = hand_made_results()
     del results['runs']['seed2/even']

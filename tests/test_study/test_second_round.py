@@ -164,6 +164,7 @@ def test_second_round_on_digits(tmp_path):
         assert runs[key]['train_images'] == 200
     assert 'data-driven - even at equal MACs (plain seed)' in out.stdout
     assert "The long seed's ranking, epoch by epoch" in out.stdout
+    assert 'Second round: the ranked L1 strength' in out.stdout
     assert (tmp_path / 'digits-two-rounds_readiness.png').is_file()
 
 
