@@ -315,10 +315,8 @@ class AllocationStudy:
                 matched_to=f'{group}/{MATCHED_TO[kind]}',
                 target_macs=matched.target,
                 even_budget_ratio=matched.budget_ratio)
-            same = next((r for r in runs.values()
-                         if r.get('seed') == seed and r['kind'] in (
-                             'even', *MATCHED_TO) and not r.get('evaluated_on')
-                         and r['spec'].get('rows') == matched.rows), None)
+            same = next((r for r in self.even_nets_of(seed).values()
+                         if r['spec'].get('rows') == matched.rows), None)
             if same is not None:
                 self.log(f'{key}: the even net at {matched.macs} MACs is '
                          f'{same["key"]}\'s; its record is reused')
@@ -327,6 +325,27 @@ class AllocationStudy:
             structure = matched.rows
         return dict(self.train(key, kind, seed, structure, lambda_l1),
                     **extra)
+
+    def even_nets_of(self, seed: int) -> Dict[str, dict]:
+        """The finished even nets of ``seed`` (first round and matched): an
+        even-matched run whose net is one of them reuses its record."""
+        return {
+            k: r
+            for k, r in self.results['runs'].items()
+            if r.get('seed') == seed and r['kind'] in ('even', *MATCHED_TO)
+            and not r.get('evaluated_on')
+        }
+
+    def records_read_by(self, key: str) -> Dict[str, dict]:
+        """The finished records :meth:`record_of` reads for run ``key``:
+        those of the runs it needs and, for an even net at matched MACs,
+        the seed's even nets it may reuse."""
+        runs = self.results['runs']
+        records = {d: runs[d] for d in self.dependencies(key)}
+        group, kind = key.split('/')
+        if kind in MATCHED_TO:
+            records.update(self.even_nets_of(int(group[len('seed'):])))
+        return records
 
     def match_even(self, record: dict):
         """The even net at the MACs of ``record``'s net."""
@@ -354,8 +373,7 @@ class AllocationStudy:
                     pending.remove(key)
                     running[pool.submit(
                         train_in_process, self.protocol.to_dict(), self.repo,
-                        self.work_dir, key,
-                        {d: runs[d] for d in self.dependencies(key)}, {
+                        self.work_dir, key, self.records_read_by(key), {
                             k: self.results[k]
                             for k in ('selection', 'selection_ranked')
                             if k in self.results
@@ -595,12 +613,13 @@ class AllocationStudy:
 
 
 def train_in_process(protocol: dict, repo: str, work_dir: str, key: str,
-                     needed: Dict[str, dict], selections: dict) -> dict:
+                     records: Dict[str, dict], selections: dict) -> dict:
     """Train run ``key`` in a worker process and return its record (for
-    :meth:`AllocationStudy.run_parallel`)."""
+    :meth:`AllocationStudy.run_parallel`); ``records`` are the finished
+    ones it reads (:meth:`AllocationStudy.records_read_by`)."""
     import mmscalenet  # noqa: F401  (registers the models and hooks)
     study = AllocationStudy(
         StudyProtocol.from_dict(protocol), repo, work_dir, None)
-    study.results['runs'].update(needed)
+    study.results['runs'].update(records)
     study.results.update(selections)
     return study.record_of(key)

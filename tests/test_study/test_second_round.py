@@ -14,7 +14,8 @@ from helpers import REPO, run_python
 
 from mmscalenet.study import StudyProtocol
 from mmscalenet.study.matching import even_at_macs, search_even_ratio
-from mmscalenet.study.pipeline import AllocationStudy, exclusive
+from mmscalenet.study.pipeline import (AllocationStudy, exclusive,
+                                      train_in_process)
 from mmscalenet.study.protocol import ProtocolError
 
 SECOND_ROUND = """
@@ -122,6 +123,42 @@ def test_a_first_round_file_takes_the_second_round(tmp_path):
     assert len(order) == len(missing) + 4
     study.results['runs'].pop('seed0/allocated-rerun', None)
     assert study.training_order()[0] == 'seed0/allocated-rerun'
+
+
+def test_a_worker_reuses_an_even_net_the_seed_already_has(
+        tmp_path, monkeypatch):
+    """With --workers N, the process of an even net at matched MACs gets
+    the seed's even nets, so a net the seed already has is reused, not
+    trained again: seed 2's even net at its long seed's net's MACs is the
+    one at its plain seed's net's (the committed results)."""
+    committed = json.loads(
+        open(f'{REPO}/docs/studies/fashion-mnist-cpu.json').read())
+    key = 'seed2/even-matched-long'
+    trained = committed['runs'].pop(key)
+    results = tmp_path / 'results.json'
+    results.write_text(json.dumps(committed))
+    protocol = StudyProtocol.fromfile(
+        f'{REPO}/configs/studies/fashion-mnist-cpu.py')
+    work = str(tmp_path / 'work')
+    records = AllocationStudy(protocol, REPO, work,
+                              str(results)).records_read_by(key)
+    assert {'seed2/allocated-long', 'seed2/even', 'seed2/even-matched'} \
+        <= set(records)
+    assert all(k.startswith('seed2/') for k in records)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError('an even net the seed has was trained again')
+
+    monkeypatch.setattr(AllocationStudy, 'train', no_training)
+    record = train_in_process(protocol.to_dict(), REPO, work, key, records,
+                              {})
+    assert record['key'] == key and record['same_run_as'] == \
+        'seed2/even-matched'
+    assert record['matched_to'] == 'seed2/allocated-long'
+    # Before the fix it was trained again (one machine, one setting): the
+    # same net, the same top-1.
+    assert record['spec']['rows'] == trained['spec']['rows']
+    assert record['top1'] == trained['top1']
 
 
 @pytest.mark.slow
