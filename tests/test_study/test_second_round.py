@@ -15,7 +15,7 @@ from helpers import REPO, run_python
 from mmscalenet.study import StudyProtocol
 from mmscalenet.study.matching import even_at_macs, search_even_ratio
 from mmscalenet.study.pipeline import (AllocationStudy, exclusive,
-                                      train_in_process)
+                                       train_in_process)
 from mmscalenet.study.protocol import ProtocolError
 
 SECOND_ROUND = """
