@@ -28,4 +28,4 @@ study: setup
 	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py
 
 study-report: setup
-	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py --report --update-doc docs/study.md
+	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py --report --update-doc docs/study.md README.md

@@ -32,7 +32,7 @@ Example:
         --work-dir work_dirs/demo
     python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py
     python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py \
-        --report --update-doc docs/study.md
+        --report --update-doc docs/study.md README.md
 """
 import argparse
 import os
@@ -43,8 +43,9 @@ import mmscalenet  # noqa: F401
 from mmscalenet.datasets.fashion_mnist import (HOW_TO_GET,
                                                FashionMNISTError, is_prepared)
 from mmscalenet.study import (AllocationStudy, ProtocolError,
-                              StudyLockedError, StudyProtocol, plot_study,
-                              read_results, report)
+                              StudyLockedError, StudyProtocol,
+                              equal_macs_summary, plot_study, read_results,
+                              report)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -77,10 +78,13 @@ def parse_args():
         '--update-doc',
         '--update-readme',
         dest='update_doc',
+        nargs='+',
         metavar='MARKDOWN',
-        help='also write the tables into MARKDOWN (the study\'s page: '
-        'docs/study.md) between the lines <!-- study-report:begin --> and '
-        '<!-- study-report:end -->')
+        help='also write into each MARKDOWN file the sections it marks: '
+        'all the tables between the lines <!-- study-report:begin --> and '
+        '<!-- study-report:end --> (docs/study.md), the data-driven - even '
+        'at equal MACs table between <!-- study-answer:begin --> and '
+        '<!-- study-answer:end --> (README.md)')
     overrides = parser.add_argument_group(
         'overrides (smoke runs; they make a protocol of their own)')
     overrides.add_argument(
@@ -157,25 +161,46 @@ def load_protocol(args) -> tuple:
     return protocol, changed
 
 
-BEGIN, END = '<!-- study-report:begin -->', '<!-- study-report:end -->'
+#: The sections --update-doc writes: marker name -> what goes between
+#: ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``.
+SECTIONS = {'study-report': report, 'study-answer': equal_macs_summary}
 
 
-def replace_between_markers(path: str, tables: str) -> None:
-    """Put ``tables`` (headings one level down) between the markers of
-    ``path``, atomically."""
-    with open(path) as f:
-        text = f.read()
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ValueError(f'{path} needs one {BEGIN} line and one {END} '
-                         f'line to write the tables between')
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    body = tables.replace('\n### ', '\n#### ').strip()
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        f.write(f'{head}{BEGIN}\n{body}\n{END}{tail}')
-    os.replace(tmp, path)
-    print(f'Updated {path}')
+def update_markdown(paths: list, results: dict) -> None:
+    """Write each section a file of ``paths`` marks (headings one level
+    down); every file is checked before any is written, and each is
+    replaced atomically."""
+    updated = {}
+    for path in paths:
+        with open(path) as f:
+            text = f.read()
+        marked = 0
+        for name, render in SECTIONS.items():
+            begin, end = f'<!-- {name}:begin -->', f'<!-- {name}:end -->'
+            counts = text.count(begin), text.count(end)
+            if counts == (0, 0):
+                continue
+            if counts != (1, 1) or text.index(begin) > text.index(end):
+                raise ValueError(f'{path} needs one {begin} line and one '
+                                 f'{end} line after it, found {counts[0]} '
+                                 f'and {counts[1]}')
+            head, rest = text.split(begin)
+            _, tail = rest.split(end)
+            body = render(results).replace('\n### ', '\n#### ').strip()
+            text = f'{head}{begin}\n{body}\n{end}{tail}'
+            marked += 1
+        if not marked:
+            raise ValueError(
+                f'{path} needs one <!-- study-report:begin --> line and one '
+                f'<!-- study-report:end --> line (or the same for '
+                f'study-answer) to write the tables between')
+        updated[path] = text
+    for path, text in updated.items():
+        tmp = f'{path}.tmp'
+        with open(tmp, 'w') as f:
+            f.write(text)
+        os.replace(tmp, path)
+        print(f'Updated {path}')
 
 
 def main():
@@ -212,7 +237,7 @@ def main():
     tables = report(results)
     print(tables)
     if args.update_doc:
-        replace_between_markers(args.update_doc, tables)
+        update_markdown(args.update_doc, results)
     plots = plot_study(results, args.plots_dir or osp.dirname(
         osp.abspath(results_path)), protocol.name)
     print('Figures: ' + ', '.join(plots.values()))

@@ -41,6 +41,17 @@ PAIRS = (
     ('ScaleNet even - widened ResNet', 'even', 'resnet-wide'),
 )
 
+#: The comparisons that answer the study's question: the data-driven
+#: allocation against an even one of the same whole-network MACs.
+EQUAL_MACS_PAIRS = tuple(p for p in PAIRS if ' at equal MACs ' in p[0])
+
+INTERVAL_NOTE = ('The interval: Student\'s t over the paired seeds; an '
+                 'interval that contains 0 is no evidence of a difference '
+                 'either way.')
+MACHINE_NOTE = ('(m): the two runs were trained on different kinds of '
+                'machine (their records\' `machine`); a run reproduces on '
+                'its own kind of machine, not across kinds.')
+
 
 #: Two-sided 95% quantiles of Student's t by degrees of freedom (n - 1 for
 #: n paired seeds); past 30 the normal 1.960 (under 5% narrower than t).
@@ -117,8 +128,10 @@ def model_table(results: dict) -> List[str]:
     return lines
 
 
-def paired_table(results: dict) -> List[str]:
-    """Per comparison: the top-1 difference of each seed and the mean."""
+def paired_table(results: dict,
+                 pairs: Sequence[Tuple[str, str, str]] = PAIRS) -> List[str]:
+    """Per comparison of ``pairs`` (name, kind a, kind b): the top-1
+    difference a - b of each seed and the mean."""
     table = runs_by_kind(results)
     seeds = sorted({s for runs in table.values() for s in runs})
     lines = [
@@ -127,7 +140,7 @@ def paired_table(results: dict) -> List[str]:
         ' | mean +- std | 95% interval of the mean | MACs a / b |',
         '|---|' + '---|' * len(seeds) + '---|---|---|'
     ]
-    for name, a, b in PAIRS:
+    for name, a, b in pairs:
         if a not in table or b not in table:
             continue
         both = [s for s in seeds if s in table[a] and s in table[b]]
@@ -147,6 +160,36 @@ def paired_table(results: dict) -> List[str]:
                       f'{interval[0]:+.2f} to {interval[1]:+.2f}') +
                      f' | {ratio:.3f} |')
     return lines
+
+
+def paired_section(results: dict,
+                   pairs: Sequence[Tuple[str, str, str]] = PAIRS
+                   ) -> List[str]:
+    """The paired table of ``pairs`` with the notes that read it: what the
+    interval says and, where a pair crosses machines, what ``(m)`` means."""
+    table = paired_table(results, pairs)
+    notes = ['', INTERVAL_NOTE]
+    if any('(m)' in line for line in table):
+        notes += ['', MACHINE_NOTE]
+    return table + notes
+
+
+def equal_macs_summary(results: dict) -> str:
+    """The study's answer, as markdown: data-driven minus even at equal
+    MACs, per seed net the allocation came from (the README's table).
+
+    Example:
+        >>> from mmscalenet.study.report import equal_macs_summary
+        >>> results = dict(runs={
+        ...     f'seed{s}/{kind}': dict(kind=kind, seed=s, top1=top1, macs=1)
+        ...     for s in (0, 1)
+        ...     for kind, top1 in (('allocated-long', 90.0 + s),
+        ...                        ('even-matched-long', 89.5))})
+        >>> row = equal_macs_summary(results).splitlines()[2]
+        >>> row.split(' | ')[1:4]  # seed 0, seed 1, mean +- std
+        ['+0.50', '+1.50', '1.00 +- 0.71 (n=2)']
+    """
+    return '\n'.join(paired_section(results, EQUAL_MACS_PAIRS)) + '\n'
 
 
 def same_machine(a: dict, b: dict) -> bool:
@@ -334,16 +377,8 @@ def report(results: dict) -> str:
         f'Study {protocol.get("name", "?")}: {status}.', '',
         '### Top-1 on the test set, per model', *model_table(results), '',
         '### Paired differences (same seed: same initialisation seed and '
-        'data order)', *paired_table(results), '',
-        'The interval: Student\'s t over the paired seeds; an interval '
-        'that contains 0 is no evidence of a difference either way.', ''
+        'data order)', *paired_section(results), ''
     ]
-    if '(m)' in '\n'.join(parts):
-        parts[-1:-1] = [
-            '', '(m): the two runs were trained on different kinds of '
-            'machine (their records\' `machine`); a run reproduces on its '
-            'own kind of machine, not across kinds.'
-        ]
     if any(r.get('allocation') for r in results['runs'].values()):
         parts += [
             '### The data-driven allocations', *allocation_table(results),

@@ -7,7 +7,7 @@ import pytest
 from helpers import run_python
 
 from mmscalenet.allocation import diagnose_allocation, moved_share
-from mmscalenet.study import report, select_lambda
+from mmscalenet.study import equal_macs_summary, report, select_lambda
 from mmscalenet.study.report import T_975, mean_interval, stage_of_blocks
 
 EVEN_ROWS = [[2, 2, 2, 8], [2, 2, 2, 8], [4, 4, 4, 4]]
@@ -104,24 +104,54 @@ def test_interval_of_the_mean_is_students_t():
     assert mean_interval([0.7]) is None
 
 
-def test_second_round_pairs_compare_runs_of_one_machine():
-    """The long seed's data-driven net is compared with the plain seed's
-    trained again beside it, not with the first round's (another
-    machine), and a pair across machines is marked."""
-    results = hand_made_results()
+def add_runs_of_this_machine(results, top1_by_kind):
+    """Second-round records (seeds 0, 1, ... in order) that name a machine,
+    as the study's records do since the second round."""
     here = dict(cpu='AMD EPYC', cpu_capability='AVX2', threads=1)
-    for kind, values in (('allocated-rerun', [90.5, 91.5, 92.0]),
-                         ('allocated-long', [91.0, 91.0, 93.0])):
+    for kind, values in top1_by_kind.items():
         for seed, top1 in enumerate(values):
             results['runs'][f'seed{seed}/{kind}'] = dict(
                 key=f'seed{seed}/{kind}', kind=kind, seed=seed, top1=top1,
                 macs=20e6, params=1e6, minutes=2.0, machine=here,
                 spec=dict(type='CifarScaleNet', rows=EVEN_ROWS))
+
+
+def test_second_round_pairs_compare_runs_of_one_machine():
+    """The long seed's data-driven net is compared with the plain seed's
+    trained again beside it, not with the first round's (another
+    machine), and a pair across machines is marked."""
+    results = hand_made_results()
+    add_runs_of_this_machine(results, {
+        'allocated-rerun': [90.5, 91.5, 92.0],
+        'allocated-long': [91.0, 91.0, 93.0]
+    })
     text = report(results)
     assert row_of(text, '| long seed - plain seed (data-driven nets').split(
         ' | ')[1:4] == ['+0.50', '-0.50', '+1.00']
     assert row_of(text, '| the same net trained again - first round').split(
         ' | ')[1:4] == ['+0.50 (m)', '+0.50 (m)', '+0.00 (m)']
+
+
+def test_equal_macs_summary_holds_the_equal_macs_pairs_only():
+    """The README's answer: data-driven - even at equal MACs per seed net,
+    with the interval's note, and the machine note only where a pair
+    crosses machines."""
+    results = hand_made_results()
+    add_runs_of_this_machine(results, {
+        'allocated-long': [91.0, 91.0, 93.0],
+        'even-matched-long': [90.0, 91.5, 92.0]
+    })
+    text = equal_macs_summary(results)
+    assert row_of(text, '| data-driven - even at equal MACs (long seed)'
+                  ).split(' | ')[1:4] == ['+1.00', '-0.50', '+1.00']
+    assert text.count('\n| data-driven') == 1  # the first round's pairs
+    assert 'Student\'s t' in text and '(m)' not in text  # are not in it
+    # The first round's L1 net against an even net trained elsewhere.
+    add_runs_of_this_machine(results, {'even-matched-l1': [90.0]})
+    text = equal_macs_summary(results)
+    assert row_of(text, '| data-driven - even at equal MACs (L1 seed)'
+                  ).split(' | ')[1:3] == ['+1.00 (m)', '-']
+    assert text.rstrip().endswith('not across kinds.')
 
 
 def test_ranked_selection_table_reads_each_strengths_seed():
@@ -215,26 +245,42 @@ def test_tool_reports_and_draws_without_training(tmp_path):
 def test_tool_writes_the_tables_into_a_doc_page(tmp_path):
     path = tmp_path / 'results.json'
     path.write_text(json.dumps(hand_made_results()))
-    readme = tmp_path / 'study.md'
-    readme.write_text('# x\n<!-- study-report:begin -->\nold\n'
-                      '<!-- study-report:end -->\nafter\n')
+    page, readme = tmp_path / 'study.md', tmp_path / 'README.md'
+    page.write_text('# x\n<!-- study-report:begin -->\nold\n'
+                    '<!-- study-report:end -->\nafter\n')
+    readme.write_text('# r\n<!-- study-answer:begin -->\nold\n'
+                      '<!-- study-answer:end -->\nafter\n')
     out = run_python('tools/allocation_study.py',
                      'configs/studies/digits.py', '--results', str(path),
-                     '--report', '--update-doc', str(readme))
+                     '--report', '--update-doc', str(page), str(readme))
     assert out.returncode == 0, out.stderr[-3000:]
-    text = readme.read_text()
+    text = page.read_text()
     assert text.startswith('# x\n<!-- study-report:begin -->\nStudy '
                            'hand-made: 21 of 21 runs finished.')
     assert '\n#### Paired differences' in text and 'old' not in text
     assert text.endswith('<!-- study-report:end -->\nafter\n')
-    readme.write_text('no markers\n')
-    # The old flag name still works.
-    out = run_python('tools/allocation_study.py',
-                     'configs/studies/digits.py', '--results', str(path),
-                     '--report', '--update-readme', str(readme))
-    assert out.returncode != 0 and 'Traceback' not in out.stderr
-    assert 'needs one <!-- study-report:begin --> line' in out.stderr
-    assert readme.read_text() == 'no markers\n'
+    # The README's section holds the equal-MACs table (the hand-made
+    # results have no equal-MACs runs: its header and notes), no more.
+    answer = readme.read_text()
+    assert answer.startswith('# r\n<!-- study-answer:begin -->\n'
+                             '| difference (top-1 points) | seed 0 |')
+    assert 'Top-1 on the test set' not in answer and 'old' not in answer
+    assert answer.endswith('either way.\n<!-- study-answer:end -->\nafter\n')
+    # One file without markers, or with a begin and no end: nothing is
+    # written, not even to the good file named before it.
+    page.write_text('# x\n<!-- study-report:begin -->\nold\n'
+                    '<!-- study-report:end -->\n')
+    for broken in ('no markers\n', '<!-- study-answer:begin -->\nx\n'):
+        bad = tmp_path / 'bad.md'
+        bad.write_text(broken)
+        # The old flag name still works.
+        out = run_python('tools/allocation_study.py',
+                         'configs/studies/digits.py', '--results', str(path),
+                         '--report', '--update-readme', str(page), str(bad))
+        assert out.returncode != 0 and 'Traceback' not in out.stderr
+        assert f'{bad} needs one <!-- study-' in out.stderr
+        assert bad.read_text() == broken
+        assert page.read_text().count('old') == 1
 
 
 def test_tool_errors_are_one_line(tmp_path):
