@@ -7,12 +7,13 @@ how far each data-driven allocation moved from the even one, how many kept
 neurons had a |gamma| at or near zero, the seed nets' gamma statistics, and
 the paired per-seed differences the study is about.
 """
+import json
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..allocation.diagnostics import (NEAR_ZERO, diagnose_allocation,
                                       proportions)
-from .protocol import ALL_KINDS, SECOND_ROUND_KINDS
+from .protocol import ALL_KINDS, MODEL_OF_KIND, SECOND_ROUND_KINDS, SEED_OF
 
 #: The paired comparisons: (name, kind a, kind b); each is a - b per seed.
 PAIRS = (
@@ -128,18 +129,34 @@ def model_table(results: dict) -> List[str]:
     return lines
 
 
+def difference_header(seeds: Sequence[int]) -> List[str]:
+    """The header of a table of per-seed differences."""
+    return [
+        '| difference (top-1 points) | ' +
+        ' | '.join(f'seed {s}' for s in seeds) +
+        ' | mean +- std | 95% interval of the mean | MACs a / b |',
+        '|---|' + '---|' * len(seeds) + '---|---|---|'
+    ]
+
+
+def difference_row(name: str, cells: str, diffs: Sequence[float],
+                   macs_ratio: float) -> str:
+    """One comparison's row: its per-seed ``cells``, then the mean and the
+    95% interval of the mean of ``diffs``, and the MACs ratio a / b."""
+    interval = mean_interval(diffs)
+    return (f'| {name} | {cells} | {_pm(diffs)} (n={len(diffs)}) | ' +
+            ('-' if interval is None else
+             f'{interval[0]:+.2f} to {interval[1]:+.2f}') +
+            f' | {macs_ratio:.3f} |')
+
+
 def paired_table(results: dict,
                  pairs: Sequence[Tuple[str, str, str]] = PAIRS) -> List[str]:
     """Per comparison of ``pairs`` (name, kind a, kind b): the top-1
     difference a - b of each seed and the mean."""
     table = runs_by_kind(results)
     seeds = sorted({s for runs in table.values() for s in runs})
-    lines = [
-        '| difference (top-1 points) | ' +
-        ' | '.join(f'seed {s}' for s in seeds) +
-        ' | mean +- std | 95% interval of the mean | MACs a / b |',
-        '|---|' + '---|' * len(seeds) + '---|---|---|'
-    ]
+    lines = difference_header(seeds)
     for name, a, b in pairs:
         if a not in table or b not in table:
             continue
@@ -153,12 +170,8 @@ def paired_table(results: dict,
             for s in seeds)
         ratio = statistics.fmean(table[a][s]['macs'] / table[b][s]['macs']
                                  for s in both)
-        interval = mean_interval(list(diffs.values()))
-        lines.append(f'| {name} | {cells} | '
-                     f'{_pm(list(diffs.values()))} (n={len(both)}) | ' +
-                     ('-' if interval is None else
-                      f'{interval[0]:+.2f} to {interval[1]:+.2f}') +
-                     f' | {ratio:.3f} |')
+        lines.append(
+            difference_row(name, cells, list(diffs.values()), ratio))
     return lines
 
 
@@ -176,7 +189,9 @@ def paired_section(results: dict,
 
 def equal_macs_summary(results: dict) -> str:
     """The study's answer, as markdown: data-driven minus even at equal
-    MACs, per seed net the allocation came from (the README's table).
+    MACs, per seed net the allocation came from, then minus the mean of
+    the seed's even nets near its MACs, and how far one seed's even nets
+    are apart (the README's tables).
 
     Example:
         >>> from mmscalenet.study.report import equal_macs_summary
@@ -189,17 +204,155 @@ def equal_macs_summary(results: dict) -> str:
         >>> row.split(' | ')[1:4]  # seed 0, seed 1, mean +- std
         ['+0.50', '+1.50', '1.00 +- 0.71 (n=2)']
     """
-    return '\n'.join(paired_section(results, EQUAL_MACS_PAIRS)) + '\n'
+    nearby = nearby_even_table(results)
+    lines = paired_section(results, EQUAL_MACS_PAIRS)
+    if nearby:
+        lines += ['', *nearby]
+    noise = even_noise_line(results)
+    if noise:
+        lines += ['', *noise]
+    return '\n'.join(lines) + '\n'
+
+
+#: How near an even net's MACs must be to a data-driven net's (ratio) to
+#: count among its even nets in :func:`nearby_even_table`.
+NEARBY_MACS = 0.03
+
+
+def distinct_even_nets(results: dict) -> Dict[int, List[dict]]:
+    """Per seed, one record per even net that differs in its structure or
+    in its kind of machine (a reused even net is the same run twice)."""
+    nets: Dict[int, Dict[tuple, dict]] = {}
+    for kind, runs in runs_by_kind(results).items():
+        if MODEL_OF_KIND.get(kind) != 'even':
+            continue
+        for seed, record in runs.items():
+            spec = json.dumps(record.get('spec', {}).get('rows'))
+            nets.setdefault(seed, {}).setdefault(
+                (spec, machine_kind(record)), record)
+    return {seed: list(specs.values()) for seed, specs in nets.items()}
+
+
+def even_groups(results: dict) -> List[Tuple[int, List[dict]]]:
+    """(seed, its distinct even nets of one kind of machine, by MACs) for
+    every group of two or more."""
+    groups = []
+    for seed, records in sorted(distinct_even_nets(results).items()):
+        by_machine: Dict[tuple, List[dict]] = {}
+        for record in records:
+            by_machine.setdefault(machine_kind(record), []).append(record)
+        groups += [(seed, sorted(group, key=lambda r: r['macs']))
+                   for group in by_machine.values() if len(group) > 1]
+    return groups
+
+
+def even_noise_line(results: dict) -> List[str]:
+    """The pooled within-seed std of an even net's top-1 (one seed, one
+    machine, nearly one width), as a sentence; none without two such nets.
+
+    Example:
+        >>> from mmscalenet.study.report import even_noise_line
+        >>> results = dict(runs={
+        ...     f'seed0/{kind}': dict(kind=kind, seed=0, top1=top1, macs=1,
+        ...                           spec=dict(rows=[[width]]))
+        ...     for kind, top1, width in (('even-matched', 81.0, 12),
+        ...                               ('even-matched-l1', 83.0, 13))})
+        >>> even_noise_line(results)[0][:60]
+        "Pooled within-seed std of an even net's top-1: 1.41 points ("
+    """
+    groups = [[r['top1'] for r in group] for _, group in even_groups(results)]
+    if not groups:
+        return []
+    squares = sum((x - statistics.fmean(top1))**2
+                  for top1 in groups for x in top1)
+    dof = sum(len(top1) - 1 for top1 in groups)
+    pooled = (squares / dof)**0.5
+    seeds = len({r['seed'] for r in results['runs'].values()})
+    t = T_975[dof - 1] if dof <= len(T_975) else 1.960
+    half = t * pooled * 2**0.5 / seeds**0.5
+    return [
+        f'Pooled within-seed std of an even net\'s top-1: {pooled:.2f} '
+        f'points (degrees of freedom: {dof}). Two nets of one seed and '
+        f'nearly one width (one to three channels per scale apart) then '
+        f'differ by a std of about {pooled * 2**0.5:.2f} points per pair, '
+        f'and the mean of {seeds} seeds\' pairs has a 95% interval of about '
+        f'+-{half:.2f} points (Student\'s t on the pooled std).'
+    ]
+
+
+def even_spread_table(results: dict) -> List[str]:
+    """How far one seed's even nets of nearly one width, trained on one
+    machine, are apart: the noise floor of a paired difference."""
+    groups = even_groups(results)
+    if not groups:
+        return []
+    lines = [
+        '| seed | even nets on one machine (MACs M: top-1 %) | range | std |',
+        '|---|---|---|---|'
+    ]
+    for seed, group in groups:
+        top1 = [r['top1'] for r in group]
+        nets = ', '.join(f'{r["macs"] / 1e6:.2f}: {r["top1"]:.2f}'
+                         for r in group)
+        lines.append(f'| {seed} | {nets} | {max(top1) - min(top1):.2f} | '
+                     f'{mean_std(top1)[1]:.2f} |')
+    return lines + [''] + even_noise_line(results)
+
+
+def nearby_even_table(results: dict) -> List[str]:
+    """Each data-driven net against the mean of its seed's distinct even
+    nets trained on its kind of machine within :data:`NEARBY_MACS` of its
+    MACs (an average over several draws of the even net, not one)."""
+    table = runs_by_kind(results)
+    evens = distinct_even_nets(results)
+    seeds = sorted({s for runs in table.values() for s in runs})
+    lines = difference_header(seeds)
+    for kind in SEED_OF:
+        if kind not in table:
+            continue
+        diffs, cells, ratios = [], [], []
+        for seed in seeds:
+            record = table[kind].get(seed)
+            near = [] if record is None else [
+                e for e in evens.get(seed, [])
+                if machine_kind(e) == machine_kind(record)
+                and abs(e['macs'] / record['macs'] - 1) <= NEARBY_MACS
+            ]
+            if not near:
+                cells.append('-')
+                continue
+            diffs.append(record['top1'] -
+                         statistics.fmean(e['top1'] for e in near))
+            ratios.append(record['macs'] /
+                          statistics.fmean(e['macs'] for e in near))
+            cells.append(f'{diffs[-1]:+.2f} ({len(near)})')
+        if not diffs:
+            continue
+        lines.append(
+            difference_row(f'{ALL_KINDS[kind]} - its even nets',
+                           ' | '.join(cells), diffs,
+                           statistics.fmean(ratios)))
+    if len(lines) == 2:
+        return []
+    return lines + [
+        '', f'(k): the mean over k distinct even nets of the seed, trained on '
+        f'the same kind of machine, whose MACs are within '
+        f'{NEARBY_MACS:.0%} of the data-driven net\'s.'
+    ]
+
+
+def machine_kind(record: dict) -> tuple:
+    """The kind of machine a run was trained on: CPU model, the kernels
+    torch chose, GPU (the first round recorded none of them)."""
+    m = record.get('machine', {})
+    return m.get('cpu'), m.get('cpu_capability'), m.get('gpu')
 
 
 def same_machine(a: dict, b: dict) -> bool:
     """Whether two runs were trained on the same kind of machine (CPU model
     and the kernels torch chose; the first round recorded neither, so its
     runs match only each other)."""
-    def kind(record):
-        m = record.get('machine', {})
-        return m.get('cpu'), m.get('cpu_capability'), m.get('gpu')
-    return kind(a) == kind(b)
+    return machine_kind(a) == machine_kind(b)
 
 
 def diagnostics_of(record: dict, even_rows):
@@ -379,6 +532,13 @@ def report(results: dict) -> str:
         '### Paired differences (same seed: same initialisation seed and '
         'data order)', *paired_section(results), ''
     ]
+    spread = even_spread_table(results)
+    if spread:
+        parts += [
+            '### One seed\'s even nets of nearly one width, on one machine',
+            *spread, '', '### Data-driven minus the mean of its seed\'s even '
+            'nets near its MACs', *nearby_even_table(results), ''
+        ]
     if any(r.get('allocation') for r in results['runs'].values()):
         parts += [
             '### The data-driven allocations', *allocation_table(results),

@@ -8,7 +8,8 @@ from helpers import run_python
 
 from mmscalenet.allocation import diagnose_allocation, moved_share
 from mmscalenet.study import equal_macs_summary, report, select_lambda
-from mmscalenet.study.report import T_975, mean_interval, stage_of_blocks
+from mmscalenet.study.report import (T_975, even_spread_table, mean_interval,
+                                     nearby_even_table, stage_of_blocks)
 
 EVEN_ROWS = [[2, 2, 2, 8], [2, 2, 2, 8], [4, 4, 4, 4]]
 TOP1 = {  # kind: top-1 of seeds 0, 1, 2
@@ -151,7 +152,37 @@ def test_equal_macs_summary_holds_the_equal_macs_pairs_only():
     text = equal_macs_summary(results)
     assert row_of(text, '| data-driven - even at equal MACs (L1 seed)'
                   ).split(' | ')[1:3] == ['+1.00 (m)', '-']
-    assert text.rstrip().endswith('not across kinds.')
+    assert 'not across kinds.\n' in text
+
+
+def test_one_seeds_even_nets_give_the_noise_floor():
+    """The even nets of one seed and machine, once per structure (a reused
+    net is one run), their pooled spread, and each data-driven net against
+    the mean of those near its MACs."""
+    results = hand_made_results()  # one first-round even net per seed
+    add_runs_of_this_machine(results, {
+        'even-matched': [81.0],
+        'even-matched-long': [83.0],
+        'even-matched-l1-ranked': [81.0],  # even-matched's net, reused
+        'even-matched-l1': [70.0],  # far from the data-driven net's MACs
+        'allocated-long': [83.5]
+    })
+    runs = results['runs']
+    runs['seed0/even-matched-long']['spec'] = dict(rows=[[3, 3, 3, 8]])
+    runs['seed0/even-matched-l1']['spec'] = dict(rows=[[4, 4, 4, 8]])
+    runs['seed0/even-matched-long']['macs'] = 20.2e6
+    runs['seed0/even-matched-l1']['macs'] = 30e6
+    spread = even_spread_table(results)
+    assert spread[2] == ('| 0 | 20.00: 81.00, 20.20: 83.00, 30.00: 70.00 '
+                         '| 13.00 | 7.00 |')
+    assert len(spread) == 5  # the first round's even nets: one per seed
+    assert 'std of an even net\'s top-1: 7.00 points (degrees of ' \
+        'freedom: 2)' in spread[4]
+    nearby = nearby_even_table(results)
+    assert row_of('\n'.join(nearby), '| ScaleNet data-driven (long seed)'
+                  ).split(' | ')[1:4] == ['+1.50 (2)', '-', '-']
+    assert 'interval of about +-' in equal_macs_summary(results)
+    assert '### Data-driven minus the mean' in report(results)
 
 
 def test_ranked_selection_table_reads_each_strengths_seed():
@@ -259,13 +290,15 @@ def test_tool_writes_the_tables_into_a_doc_page(tmp_path):
                            'hand-made: 21 of 21 runs finished.')
     assert '\n#### Paired differences' in text and 'old' not in text
     assert text.endswith('<!-- study-report:end -->\nafter\n')
-    # The README's section holds the equal-MACs table (the hand-made
-    # results have no equal-MACs runs: its header and notes), no more.
+    # The README's section holds the equal-MACs tables (the hand-made
+    # results have no equal-MACs runs: the one against the seed's even nets
+    # near its MACs, from the first round), no more.
     answer = readme.read_text()
     assert answer.startswith('# r\n<!-- study-answer:begin -->\n'
                              '| difference (top-1 points) | seed 0 |')
     assert 'Top-1 on the test set' not in answer and 'old' not in answer
-    assert answer.endswith('either way.\n<!-- study-answer:end -->\nafter\n')
+    assert '| ScaleNet data-driven (plain seed) - its even nets | +1.00 (1)' \
+        in answer and answer.endswith('<!-- study-answer:end -->\nafter\n')
     # One file without markers, or with a begin and no end: nothing is
     # written, not even to the good file named before it.
     page.write_text('# x\n<!-- study-report:begin -->\nold\n'
