@@ -207,7 +207,7 @@ def equal_macs_summary(results: dict) -> str:
     nearby = nearby_even_table(results)
     lines = paired_section(results, EQUAL_MACS_PAIRS)
     if nearby:
-        lines += ['', *nearby]
+        lines += ['', NEARBY_HEADING + ':', '', *nearby]
     noise = even_noise_line(results)
     if noise:
         lines += ['', *noise]
@@ -217,6 +217,8 @@ def equal_macs_summary(results: dict) -> str:
 #: How near an even net's MACs must be to a data-driven net's (ratio) to
 #: count among its even nets in :func:`nearby_even_table`.
 NEARBY_MACS = 0.03
+NEARBY_HEADING = ('Data-driven minus the mean of its seed\'s even nets near '
+                  'its MACs')
 
 
 def distinct_even_nets(results: dict) -> Dict[int, List[dict]]:
@@ -536,8 +538,8 @@ def report(results: dict) -> str:
     if spread:
         parts += [
             '### One seed\'s even nets of nearly one width, on one machine',
-            *spread, '', '### Data-driven minus the mean of its seed\'s even '
-            'nets near its MACs', *nearby_even_table(results), ''
+            *spread, '', f'### {NEARBY_HEADING}',
+            *nearby_even_table(results), ''
         ]
     if any(r.get('allocation') for r in results['runs'].values()):
         parts += [
