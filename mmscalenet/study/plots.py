@@ -11,19 +11,31 @@ from .report import (SEED_KINDS, proportions, runs_by_kind,
                      stage_of_blocks)
 
 
+#: Marker of each family of runs in the top-1 against MACs figure.
+FAMILY_MARKERS = (('seed', 's'), ('allocated', 'o'), ('even', '^'),
+                  ('resnet', 'D'))
+
+
 def plot_top1_vs_macs(results: dict, path: str) -> None:
-    """Top-1 against MACs, each seed a point, each model a colour (the
-    paper's Figure 2 style)."""
+    """Top-1 against MACs, each seed a point, each model a colour and each
+    family (seed, data-driven, even, ResNet) a marker (the paper's Figure 2
+    style), the legend beside the axes."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
+    colours = plt.get_cmap('tab20').colors
+    kinds = list(ALL_KINDS)  # one colour per kind, whatever the file holds
     for kind, runs in runs_by_kind(results).items():
         macs = [r['macs'] / 1e6 for r in runs.values()]
         top1 = [r['top1'] for r in runs.values()]
-        ax.scatter(macs, top1, label=ALL_KINDS[kind], s=22, alpha=0.8)
+        marker = next(m for family, m in FAMILY_MARKERS
+                      if kind.startswith(family))
+        colour = colours[kinds.index(kind) % len(colours)]
+        ax.scatter(macs, top1, label=ALL_KINDS[kind], s=26, alpha=0.85,
+                   marker=marker, color=colour)
     ax.set_xlabel('MACs (M), at the study\'s input size')
     ax.set_ylabel('top-1 on the test set (%)')
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc='best')
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     save_figure(fig, path)
 
 
