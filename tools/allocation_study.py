@@ -82,8 +82,8 @@ def parse_args():
         metavar='MARKDOWN',
         help='also write into each MARKDOWN file the sections it marks: '
         'all the tables between the lines <!-- study-report:begin --> and '
-        '<!-- study-report:end --> (docs/study.md), the data-driven - even '
-        'at equal MACs table between <!-- study-answer:begin --> and '
+        '<!-- study-report:end --> (docs/study.md), the equal-MACs tables '
+        '(data-driven - even) between <!-- study-answer:begin --> and '
         '<!-- study-answer:end --> (README.md)')
     overrides = parser.add_argument_group(
         'overrides (smoke runs; they make a protocol of their own)')
