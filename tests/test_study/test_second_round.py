@@ -36,13 +36,15 @@ EVEN_CFG = dict(
 
 
 def test_even_at_macs_matches_within_the_tolerance():
-    for target in (72_321_536, 76_499_456, 74_533_376):
-        matched = even_at_macs(EVEN_CFG, target, 0.01, 32)
+    matches = {
+        target: even_at_macs(EVEN_CFG, target, 0.01, 32)
+        for target in (72_321_536, 76_499_456, 74_533_376)
+    }
+    for matched in matches.values():
         assert abs(matched.relative_error) <= 0.01, matched
         assert all(len(set(row[:-1])) == 1 for row in matched.rows)
-    # The first round's even net is its own match.
-    assert even_at_macs(EVEN_CFG, 72_321_536, 0.01, 32).rows[0][:3] == \
-        [12, 12, 12]
+    # The first round's even net (72,321,536 MACs) is its own match.
+    assert matches[72_321_536].rows[0][:3] == [12, 12, 12]
 
 
 def test_an_unreachable_target_is_refused():
