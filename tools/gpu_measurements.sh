@@ -109,10 +109,8 @@ bench 25 "ablation: CUDA graph of the training step" "${ABLATE[@]}" \
 bench 30 "per-kernel tables" --depths 50 --skip-detection --no-cuda-graphs \
     --tf32 --cudnn-benchmark --kernel-table "${SIZE[@]}" --rounds 1 \
     --warmup 1
-bench 80 "best paths " --depths 50 101 --tf32 --cudnn-benchmark \
-    --channel-multiple 8 --cuda-graph-train "${SIZE[@]}" "${BIG[@]}" \
-    "${ROUNDS[@]}"
-bench 80 "best paths --amp" "${AMP_DEPTHS[@]}" --tf32 --cudnn-benchmark \
-    --channel-multiple 8 --cuda-graph-train "${SIZE[@]}" "${BIG[@]}" \
-    "${ROUNDS[@]}" --amp
+BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --cuda-graph-train
+      "${SIZE[@]}" "${BIG[@]}" "${ROUNDS[@]}")
+bench 80 "best paths " --depths 50 101 "${BEST[@]}"
+bench 80 "best paths --amp" "${AMP_DEPTHS[@]}" "${BEST[@]}" --amp
 echo "== done" | tee -a "$LOG"

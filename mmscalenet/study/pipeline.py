@@ -300,7 +300,7 @@ class AllocationStudy:
             return self.train(key, 'seed-l1-ranked', self.protocol.seeds[0],
                               lambda_l1=float(kind.split('=')[1]),
                               selection=True, allocate=True)
-        seed = int(group[len('seed'):])
+        seed = seed_of_group(group)
         structure = lambda_l1 = None
         extra = {}
         if kind in SEED_OF:
@@ -344,7 +344,7 @@ class AllocationStudy:
         records = {d: runs[d] for d in self.dependencies(key)}
         group, kind = key.split('/')
         if kind in MATCHED_TO:
-            records.update(self.even_nets_of(int(group[len('seed'):])))
+            records.update(self.even_nets_of(seed_of_group(group)))
         return records
 
     def match_even(self, record: dict):
@@ -610,6 +610,11 @@ class AllocationStudy:
         cfg = dict(dataset_cfg, pipeline=[])
         cfg.pop('indices', None)
         return [int(x) for x in DATASETS.build(cfg).get_gt_labels()]
+
+
+def seed_of_group(group: str) -> int:
+    """The seed of a run key's group: ``seed2`` of ``seed2/even`` is 2."""
+    return int(group[len('seed'):])
 
 
 def train_in_process(protocol: dict, repo: str, work_dir: str, key: str,

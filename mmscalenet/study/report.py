@@ -7,7 +7,6 @@ how far each data-driven allocation moved from the even one, how many kept
 neurons had a |gamma| at or near zero, the seed nets' gamma statistics, and
 the paired per-seed differences the study is about.
 """
-import json
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -229,9 +228,9 @@ def distinct_even_nets(results: dict) -> Dict[int, List[dict]]:
         if MODEL_OF_KIND.get(kind) != 'even':
             continue
         for seed, record in runs.items():
-            spec = json.dumps(record.get('spec', {}).get('rows'))
+            rows = record.get('spec', {}).get('rows') or []
             nets.setdefault(seed, {}).setdefault(
-                (spec, machine_kind(record)), record)
+                (tuple(map(tuple, rows)), machine_kind(record)), record)
     return {seed: list(specs.values()) for seed, specs in nets.items()}
 
 
