@@ -1,11 +1,13 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """ScaleNet's entries in mmpretrain's model index.
 
-``model-index.yml`` lists the ImageNet ScaleNets (``configs/*/metafile.yml``)
-in mmpretrain's format. Registering it with mmpretrain's ``ModelHub`` lets
+``model-index.yml`` (mim's) imports every ``configs/*/metafile.yml``: the
+ImageNet ScaleNets (``configs/scalenet/metafile.yml``) and the detectors.
+Registering the classification metafile with mmpretrain's ``ModelHub`` lets
 ``mmpretrain.list_models``, ``get_model``, ``inference_model`` and
-``ImageClassificationInferencer`` find them by name; importing mmscalenet does
-it when mmpretrain is installed.
+``ImageClassificationInferencer`` find the ScaleNets by name; importing
+mmscalenet does it when mmpretrain is installed. The detectors stay out of
+mmpretrain's hub, which could not build them.
 
 The index is found where mim's layout puts it in an installed wheel
 (``mmscalenet/.mim/model-index.yml``, configs beside it) or, for a checkout
@@ -21,6 +23,8 @@ import os.path as osp
 from typing import List, Optional
 
 PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
+#: The metafile of the ImageNet ScaleNets, beside ``model-index.yml``.
+CLASSIFICATION_METAFILE = ('configs', 'scalenet', 'metafile.yml')
 
 
 def model_index_path() -> Optional[str]:
@@ -49,14 +53,16 @@ def register_model_index() -> List[str]:
         from mmpretrain.apis import ModelHub
     except ImportError:
         return []
-    path = model_index_path()
-    if path is None:
+    index_path = model_index_path()
+    if index_path is None:
         return []
+    root = osp.dirname(index_path)
+    path = osp.join(root, *CLASSIFICATION_METAFILE)
     from modelindex.load_model_index import load
     index = load(path)
     index.build_models_with_collections()
     names = [m.name.lower() for m in index.models]
     if all(ModelHub.has(name) for name in names):
         return []
-    ModelHub.register_model_index(path, config_prefix=osp.dirname(path))
+    ModelHub.register_model_index(path, config_prefix=root)
     return names

@@ -1,6 +1,7 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Faster R-CNN with ScaleNet through MMDetection: configs, pretrained
-loading, the stock mmdet config, and a learning run on toy COCO."""
+"""Detectors with ScaleNet through MMDetection: the Faster R-CNN configs,
+pretrained loading, the short-form Mask R-CNN and RetinaNet configs, and a
+learning run on toy COCO (the stock configs: tests/test_stock_configs.py)."""
 import glob
 import os.path as osp
 import re
@@ -98,40 +99,6 @@ def test_pretrained_prefix_loads_every_backbone_key(tmp_path):
     detector = build(cfg.model)
     detector.init_weights()
     assert_same_state(detector.backbone.state_dict(), source)
-
-
-STOCK = """
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmscalenet'], allow_failed_imports=False)
-model = dict(backbone=dict(_delete_=True, type='ScaleNet', depth=50,
-                           structure='scalenet50'))
-"""
-
-
-def test_stock_mmdet_config_with_scalenet_trains(toy_coco, tmp_path,
-                                                 monkeypatch):
-    import train
-    config = tmp_path / 'stock_scalenet.py'
-    config.write_text(STOCK)
-    work = tmp_path / 'work'
-    classes = "('square','circle','triangle')"
-    monkeypatch.setattr(sys, 'argv', [
-        'train.py',
-        str(config), '--work-dir',
-        str(work), '--no-validate', '--cfg-options',
-        f'train_dataloader.dataset.data_root='
-        f'{toy_coco}/', f'train_dataloader.dataset.metainfo.classes='
-        f'{classes}', 'train_dataloader.batch_size=1',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'train_dataloader.dataset.indices=1',
-        'model.roi_head.bbox_head.num_classes=3', 'train_cfg.max_epochs=1',
-        'default_hooks.checkpoint=None'
-    ])
-    train.main()
-    text = open(glob.glob(str(work / '*' / '*.log'))[0]).read()
-    assert "type='ScaleNet'" in text
-    assert re.search(r'Epoch\(train\) \[1\]\[1/1\].*loss: \d', text)
 
 
 TOY_CONFIG = """
@@ -241,3 +208,71 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     print(f'toy COCO bbox mAP: trained {ap}, untrained {ap0}')  # pytest -s
     assert 'coco/bbox_mAP_50' in trained and 'coco/bbox_mAP_l' in trained
     assert ap > 0.1 and ap > ap0 + 0.1, (ap, ap0)
+
+
+SHORT_FORM_CONFIGS = sorted(
+    osp.relpath(p, REPO) for p in glob.glob(
+        osp.join(REPO, 'configs', '*', '*_scalenet*_fpn_1x_coco.py')))
+
+
+def test_short_form_configs_inherit_the_stock_backbone_keys():
+    """Mask R-CNN and RetinaNet, 50 and 101: the stock ResNet-50 config
+    with type, depth, structure and weights changed, nothing deleted."""
+    assert [osp.basename(p) for p in SHORT_FORM_CONFIGS] == [
+        'mask-rcnn_scalenet101_fpn_1x_coco.py',
+        'mask-rcnn_scalenet50_fpn_1x_coco.py',
+        'retinanet_scalenet101_fpn_1x_coco.py',
+        'retinanet_scalenet50_fpn_1x_coco.py'
+    ]
+    for path in SHORT_FORM_CONFIGS:
+        assert '_delete_' not in open(osp.join(REPO, path)).read()
+        backbone = Config.fromfile(osp.join(REPO, path)).model.backbone
+        depth = backbone.depth
+        assert (backbone.type, backbone.structure) == ('ScaleNet',
+                                                       f'scalenet{depth}')
+        assert (backbone.frozen_stages, backbone.norm_eval,
+                backbone.style) == (1, True, 'pytorch')
+        assert backbone.init_cfg.checkpoint == \
+            f'checkpoints/scalenet{depth}_8xb32_in1k.pth'
+
+
+@pytest.mark.parametrize('config', SHORT_FORM_CONFIGS)
+def test_mask_rcnn_and_retinanet_train_a_step_and_predict(config, toy_coco):
+    """One toy COCO image (boxes and masks) through the config's own train
+    pipeline, resized to 256 to keep this quick: a loss step, then a
+    prediction."""
+    from mmdet.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+    cfg = Config.fromfile(osp.join(REPO, config))
+    model_cfg = cfg.model
+    if 'roi_head' in model_cfg:
+        model_cfg.roi_head.bbox_head.num_classes = len(CLASSES)
+        model_cfg.roi_head.mask_head.num_classes = len(CLASSES)
+    else:
+        model_cfg.bbox_head.num_classes = len(CLASSES)
+    model = build(model_cfg)
+    dataset_cfg = cfg.train_dataloader.dataset
+    for step in dataset_cfg.pipeline:
+        if step.type == 'Resize':
+            step.scale = (256, 256)
+    dataset_cfg.update(data_root=str(toy_coco), metainfo=dict(
+        classes=CLASSES))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        data = pseudo_collate([DATASETS.build(dataset_cfg)[0]])
+    model.train()
+    total, log_vars = model.parse_losses(
+        model(**model.data_preprocessor(data, True), mode='loss'))
+    assert torch.isfinite(total)
+    want = {'loss_mask', 'loss_bbox'} if 'mask' in config else {
+        'loss_cls', 'loss_bbox'
+    }
+    assert want <= set(log_vars)
+    total.backward()
+    assert model.backbone.layer4[0].conv2.convs['0'].weight.grad is not None
+    model.eval()
+    with torch.no_grad():
+        preds = model(**model.data_preprocessor(data, False), mode='predict')
+    assert preds[0].pred_instances.bboxes.shape[-1] == 4
+    if 'mask' in config:
+        assert preds[0].pred_instances.masks.shape[-2:] == \
+            data['data_samples'][0].ori_shape

@@ -5,7 +5,7 @@ mmengine's ``FlopAnalyzer`` traces the model (1 "flop" = one
 multiply-accumulate) and counts convs, linear layers, norms and upsampling,
 but leaves max pooling out. Pooling is where an SA block saves its work, so
 it is counted here too: a pooling op costs one operation per window element
-per output element.
+per output element. mmcv's deformable convs (``dcn=``) count as convs.
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from mmengine.analysis.jit_handles import get_shape
 #: (convs and fully connected layers) is what papers call FLOPs and what the
 #: documentation's tables give.
 COUNTED_OPS = {
-    'conv': ('conv', ),
+    'conv': ('conv', 'deform_conv'),
     'linear': ('linear', 'addmm', 'matmul', 'mm', 'bmm', 'einsum'),
     'norm': ('batch_norm', 'group_norm', 'layer_norm', 'instance_norm'),
     'pool': ('max_pool2d', 'avg_pool2d', 'adaptive_avg_pool2d'),
@@ -50,6 +50,27 @@ def _pool_flop(inputs: List[Any], outputs: List[Any]) -> int:
         return _numel(inputs[0])
     area = kernel[0] * (kernel[1] if len(kernel) > 1 else kernel[0])
     return area * _numel(outputs[0])
+
+
+#: mmcv's deformable convs as the trace names them (autograd functions), and
+#: the position of the weight among their inputs.
+DEFORM_CONV_OPS = {
+    'prim::PythonOp.DeformConv2dFunction': 2,
+    'prim::PythonOp.ModulatedDeformConv2dFunction': 3,
+}
+
+
+def _deform_conv_flop(weight_index: int):
+    """Handle of a deformable conv: a conv's MACs (output elements x input
+    channels per group x kernel area), counted as ``deform_conv``; its
+    offset conv is an ``nn.Conv2d``, counted as ``conv``."""
+
+    def handle(inputs: List[Any], outputs: List[Any]) -> Counter:
+        _, in_per_group, kh, kw = get_shape(inputs[weight_index])
+        return Counter(
+            {'deform_conv': _numel(outputs[0]) * in_per_group * kh * kw})
+
+    return handle
 
 
 @dataclass
@@ -83,6 +104,8 @@ def measure_complexity(model: nn.Module, inputs: tuple) -> ModelComplexity:
     analyzer = FlopAnalyzer(model, inputs)
     analyzer.set_op_handle('aten::max_pool2d', _pool_flop,
                            'aten::avg_pool2d', _pool_flop)
+    for op, weight_index in DEFORM_CONV_OPS.items():
+        analyzer.set_op_handle(op, _deform_conv_flop(weight_index))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     by_operator = dict(analyzer.by_operator())

@@ -13,7 +13,8 @@ from typing import Sequence
 import torch.nn as nn
 
 from ..registry import register_model
-from .residual import Bottleneck, ResidualBackbone
+from .bottleneck import Bottleneck
+from .residual import ResidualBackbone
 from .sa_geometry import CIFAR_POOL_FACTORS
 from .scalenet import SABottleneck, ScaleNet
 
@@ -25,6 +26,11 @@ class CifarStemMixin:
     """The CIFAR stem, as mmpretrain's ``ResNet_CIFAR``: one 3x3 conv and
     its norm (then the ReLU), no pooling. Overrides
     :meth:`ResidualBackbone._make_stem_layer` only."""
+
+    unsupported_settings = {
+        'deep_stem': (False, 'the CIFAR stem is one stride-1 3x3 conv, as '
+                      "mmpretrain's ResNet_CIFAR refuses deep_stem too")
+    }
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         self.add_stem_conv(in_channels, stem_channels, kernel_size=3,

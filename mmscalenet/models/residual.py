@@ -1,6 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""The bottleneck block and the residual backbone ScaleNet and the CIFAR
-ResNet share, in mmdet's ``ResNet`` shape.
+"""The residual backbone ScaleNet and the CIFAR ResNet share, in mmdet's
+``ResNet`` shape, taking every ``ResNet`` key.
 
 :class:`ResidualBackbone` owns every setting; a subclass names its blocks
 in ``arch_settings = {depth: (block, stage_blocks)}`` and overrides one
@@ -8,210 +8,48 @@ method for what differs: :meth:`~ResidualBackbone._make_stem_layer` (the
 CIFAR stem), :meth:`~ResidualBackbone.make_res_layer` (ScaleNet's SA blocks)
 or :meth:`~ResidualBackbone.stage_width` (a widened ResNet).
 """
-import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .bottleneck import Bottleneck
 from .pooling import StemMaxPool
-
-
-class Bottleneck(BaseModule):
-    """ResNet bottleneck (1x1, 3x3, 1x1), stride on the 3x3 conv.
-
-    The layer between the 1x1 convs is built by :meth:`build_conv2`, which
-    receives ``conv2_args``: a subclass replaces that layer by overriding
-    the method and passing its settings there (see ``SABottleneck``).
-
-    Args:
-        in_channels (int): Input channels.
-        planes (int): Width of the 1x1 and 3x3 convs; the block outputs
-            ``planes * expansion`` channels.
-        stride (int): Stride of the block. Defaults to 1.
-        dilation (int): Dilation of the 3x3 conv. Defaults to 1.
-        downsample (nn.Module, optional): Shortcut projection.
-            Defaults to None (identity).
-        with_cp (bool): Gradient checkpointing of the block body.
-            Defaults to False.
-        conv_cfg (dict, optional): Conv layer config. Defaults to None.
-        norm_cfg (dict): Norm layer config. Defaults to ``dict(type='BN')``.
-        conv2_args (dict, optional): Keyword arguments of
-            :meth:`build_conv2`. Defaults to None (none).
-        init_cfg (dict, optional): Initialization config. Defaults to None.
-
-    Example:
-        >>> import torch
-        >>> block = Bottleneck(64, 16)
-        >>> block(torch.rand(1, 64, 8, 8)).shape
-        torch.Size([1, 64, 8, 8])
-    """
-
-    expansion = 4
-    #: Whether the shortcut projection carries the block's stride (a
-    #: ScaleNet block pools its input for both paths instead).
-    strided_shortcut = True
-
-    def __init__(self,
-                 in_channels: int,
-                 planes: int,
-                 stride: int = 1,
-                 dilation: int = 1,
-                 downsample: Optional[nn.Module] = None,
-                 with_cp: bool = False,
-                 conv_cfg: Optional[dict] = None,
-                 norm_cfg: dict = dict(type='BN'),
-                 conv2_args: Optional[dict] = None,
-                 init_cfg=None):
-        super().__init__(init_cfg)
-        self.in_channels = in_channels
-        self.planes = planes
-        self.stride = stride
-        self.dilation = dilation
-        self.with_cp = with_cp
-        self.conv_cfg = conv_cfg
-        self.norm_cfg = norm_cfg
-        self.conv1 = build_conv_layer(
-            conv_cfg, in_channels, planes, kernel_size=1, bias=False)
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
-        self.add_module(self.norm1_name, norm1)
-        mid_channels = self.build_conv2(**(conv2_args or {}))
-        self.conv3 = build_conv_layer(
-            conv_cfg,
-            mid_channels,
-            planes * self.expansion,
-            kernel_size=1,
-            bias=False)
-        self.norm3_name, norm3 = build_norm_layer(
-            norm_cfg, planes * self.expansion, postfix=3)
-        self.add_module(self.norm3_name, norm3)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm3(self) -> nn.Module:
-        return getattr(self, self.norm3_name)
-
-    def build_conv2(self) -> int:
-        """Build the spatial layer(s) between the 1x1 convs (called by
-        ``__init__`` with ``conv2_args``, after ``conv1``).
-
-        Returns:
-            int: Channels they output.
-        """
-        self.conv2 = build_conv_layer(
-            self.conv_cfg,
-            self.planes,
-            self.planes,
-            kernel_size=3,
-            stride=self.stride,
-            padding=self.dilation,
-            dilation=self.dilation,
-            bias=False)
-        self.norm2_name, norm2 = build_norm_layer(
-            self.norm_cfg, self.planes, postfix=2)
-        self.add_module(self.norm2_name, norm2)
-        return self.planes
-
-    def forward_conv2(self, x: torch.Tensor) -> torch.Tensor:
-        return getattr(self, self.norm2_name)(self.conv2(x))
-
-    def forward_input(self, x: torch.Tensor) -> torch.Tensor:
-        """What the block does to its input before both paths."""
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-
-        def _inner_forward(x):
-            x = self.forward_input(x)
-            out = self.relu(self.norm1(self.conv1(x)))
-            out = self.relu(self.forward_conv2(out))
-            out = self.norm3(self.conv3(out))
-            identity = x if self.downsample is None else self.downsample(x)
-            out += identity
-            return out
-
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
-
-
-#: Default initialization: the authors' (normal, std sqrt(2 / (k*k*out)))
-#: for convs, weight 1 and bias 0 for norms.
-DEFAULT_INIT_CFG = [
-    dict(
-        type='Kaiming',
-        layer='Conv2d',
-        mode='fan_out',
-        nonlinearity='relu',
-        distribution='normal'),
-    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
-]
-
-
-def stage_strides_and_dilations(
-        num_stages: int, strides: Optional[Sequence[int]],
-        dilations: Optional[Sequence[int]]) -> Tuple[tuple, tuple]:
-    """Checked ``strides`` and ``dilations`` of a backbone's stages (the
-    defaults where None); a ``ValueError`` names a bad value."""
-    strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else tuple(
-        strides)
-    dilations = (1, ) * num_stages if dilations is None else tuple(dilations)
-    for name, values in (('strides', strides), ('dilations', dilations)):
-        if len(values) != num_stages:
-            raise ValueError(f'{name} needs one value per stage '
-                             f'({num_stages}), got {values}')
-    if any(s not in (1, 2) or isinstance(s, bool) for s in strides):
-        raise ValueError(f'strides must be 1 or 2 (the 2x2 max pool at a '
-                         f'stage\'s start, or none), got {strides}')
-    if any(isinstance(d, bool) or not isinstance(d, int) or d < 1
-           for d in dilations):
-        raise ValueError(f'dilations must be positive integers, got '
-                         f'{dilations}')
-    return strides, dilations
-
-
-def pretrained_init_cfg(pretrained: str, init_cfg) -> dict:
-    """``init_cfg`` for the deprecated ``pretrained=`` argument, as mmdet's
-    ``ResNet`` turns it (with a ``DeprecationWarning``)."""
-    if not isinstance(pretrained, str):
-        raise TypeError(f'pretrained must be a str (a checkpoint) or None, '
-                        f'got {pretrained!r}')
-    if init_cfg is not DEFAULT_INIT_CFG:
-        raise ValueError('init_cfg and pretrained cannot be specified at the '
-                         'same time')
-    warnings.warn(
-        'DeprecationWarning: pretrained is deprecated, please use '
-        '"init_cfg" instead', DeprecationWarning)
-    return dict(type='Pretrained', checkpoint=pretrained)
+from .resnet_settings import (DEFAULT_INIT_CFG, block_dilations, check_dcn,
+                              check_num_stages, drop_path_rates,
+                              pretrained_init_cfg, refuse_unsupported,
+                              stage_plugins, stage_strides_and_dilations)
 
 
 class ResidualBackbone(BaseModule):
-    """Stages of bottleneck blocks behind a stem, with mmdet's conventions.
+    """Stages of bottleneck blocks behind a stem, taking every setting of
+    mmdet's, mmpretrain's and mmseg's ``ResNet``.
 
-    The ImageNet stem (7x7 stride-2 conv, norm, ReLU, 3x3 stride-2 max
-    pool), then ``layer1``, ``layer2``, ... of ``arch_settings[depth]``:
-    the first block of every stage but the first has stride 2, a projection
-    shortcut goes where the shape changes. ``out_indices`` (tuple outputs),
-    ``frozen_stages`` (the stem and stages up to it in eval mode with no
-    gradient) and ``norm_eval`` as mmdet's ``ResNet``.
+    The ImageNet stem (7x7 stride-2 conv, norm, ReLU, or with ``deep_stem``
+    three 3x3 convs; then a 3x3 stride-2 max pool), then ``layer1``,
+    ``layer2``, ... of ``arch_settings[depth]``: the first block of every
+    stage but the first has stride 2, a projection shortcut goes where the
+    shape changes. Every key of those ``ResNet`` s is honoured with its
+    meaning there, or, where a subclass's blocks give it none, refused in
+    one line naming the key, its value and what to write instead
+    (:attr:`unsupported_settings`); a value equal to what the network does
+    anyway is accepted silently. So a stock config whose backbone is a
+    ``ResNet`` takes a subclass by overriding its ``type`` alone.
 
     Args:
         depth (int): A key of ``arch_settings``.
         in_channels (int): Input image channels. Defaults to 3.
-        stem_channels (int): Stem output channels. Defaults to 64.
+        stem_channels (int, optional): Stem output channels; None means
+            ``base_channels`` (mmdet's default). Defaults to 64.
         base_channels (int): Bottleneck width of the first stage; see
             :meth:`stage_width`. Defaults to 64.
+        expansion (int, optional): mmpretrain's bottleneck expansion: None
+            or the block's own (4). Defaults to None.
+        num_stages (int, optional): Build the first ``num_stages`` stages
+            only; None means all. Defaults to None.
         strides (Sequence[int], optional): Stride of each stage's first
             block, 1 or 2 (mmdet's and mmseg's convention); None means 1 for
             the first stage and 2 for the others. A dilated backbone for
@@ -222,6 +60,12 @@ class ResidualBackbone(BaseModule):
             everywhere. Defaults to None.
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to (0, 1, 2, 3).
+        style (str): ``'pytorch'`` (stride on the 3x3 conv) or ``'caffe'``
+            (on the first 1x1 conv). Defaults to ``'pytorch'``.
+        deep_stem (bool): Three 3x3 convs in place of the 7x7 conv (ResNetV1c
+            and V1d), as ``stem``. Defaults to False.
+        avg_down (bool): ResNet-D's shortcut: a 2x2 average pool, then a
+            stride-1 1x1 conv. Defaults to False.
         frozen_stages (int): Stages (and the stem, from 0 on) kept frozen;
             -1 freezes nothing. Defaults to -1.
         conv_cfg (dict, optional): Conv layer config. Defaults to None.
@@ -229,44 +73,89 @@ class ResidualBackbone(BaseModule):
             Defaults to ``dict(type='BN', requires_grad=True)``.
         norm_eval (bool): Keep norm layers in eval mode while training.
             Defaults to False.
+        dcn (dict, optional): Deformable conv config of the 3x3 convs in the
+            stages ``stage_with_dcn`` marks, as mmdet's. Defaults to None.
+        stage_with_dcn (Sequence[bool], optional): One flag per stage; None
+            means none (mmdet's default). Defaults to None.
+        plugins (list[dict], optional): ``dict(cfg=..., position=...,
+            stages=...)`` per plugin, as mmdet's ``ResNet``: built in every
+            block of the stages ``stages`` marks (None: all) at
+            ``'after_conv1'``, ``'after_conv2'`` or ``'after_conv3'``.
+            Defaults to None.
+        multi_grid (Sequence[int], optional): mmseg's: the dilation of each
+            block of the last stage. Defaults to None.
+        contract_dilation (bool): mmseg's: halve the first block's dilation
+            in a stage whose dilation is above 1. Defaults to False.
         with_cp (bool): Gradient checkpointing in every block.
             Defaults to False.
         zero_init_residual (bool): Zero-init the last norm of every block.
             Defaults to False.
+        drop_path_rate (float): mmpretrain's stochastic depth: from 0 at the
+            first block up to this at the last. Defaults to 0.
         pretrained (str, optional): Deprecated, as in mmdet's ``ResNet``
             (mmseg's and old configs pass it): a checkpoint to start from,
             turned into ``init_cfg=dict(type='Pretrained', checkpoint=...)``
             with a warning. Defaults to None.
-        init_cfg (dict or list[dict], optional): Initialization config.
-            Defaults to the authors' (Kaiming normal fan-out for convs).
+        init_cfg (dict or list[dict], optional): Initialization config; None
+            means the authors' (Kaiming normal fan-out for convs), as None
+            means Kaiming in mmdet's ``ResNet``. Defaults to None.
     """
 
     #: ``{depth: (block class, blocks per stage)}``, set by subclasses.
     arch_settings: Dict[int, Tuple[Type[Bottleneck], Tuple[int, ...]]] = {}
     #: Downsampling of the stem (input side / first stage side).
     stem_stride = 4
+    #: ``{key: (the only value this network takes, why)}``: settings the
+    #: class cannot honour (:func:`refuse_unsupported`). Collected over the
+    #: class's bases, so a mixin adds its own.
+    unsupported_settings: Dict[str, Tuple[object, str]] = {}
 
     def __init__(self,
                  depth: int,
                  in_channels: int = 3,
-                 stem_channels: int = 64,
+                 stem_channels: Optional[int] = 64,
                  base_channels: int = 64,
+                 expansion: Optional[int] = None,
+                 num_stages: Optional[int] = None,
                  strides: Optional[Sequence[int]] = None,
                  dilations: Optional[Sequence[int]] = None,
                  out_indices: Sequence[int] = (0, 1, 2, 3),
+                 style: str = 'pytorch',
+                 deep_stem: bool = False,
+                 avg_down: bool = False,
                  frozen_stages: int = -1,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  norm_eval: bool = False,
+                 dcn: Optional[dict] = None,
+                 stage_with_dcn: Optional[Sequence[bool]] = None,
+                 plugins: Optional[Sequence[dict]] = None,
+                 multi_grid: Optional[Sequence[int]] = None,
+                 contract_dilation: bool = False,
                  with_cp: bool = False,
                  zero_init_residual: bool = False,
+                 drop_path_rate: float = 0.0,
                  pretrained: Optional[str] = None,
-                 init_cfg=DEFAULT_INIT_CFG):
-        self.block, self.stage_blocks = self.arch(depth)
+                 init_cfg=None):
+        self.block, all_stage_blocks = self.arch(depth)
+        refuse_unsupported(
+            type(self).__name__,
+            dict(style=style, deep_stem=deep_stem, avg_down=avg_down),
+            self.collected_unsupported_settings())
+        if expansion not in (None, self.block.expansion):
+            raise ValueError(
+                f'{type(self).__name__} does not take expansion='
+                f'{expansion!r}: its bottleneck expands by '
+                f'{self.block.expansion}; use expansion=None (or leave the '
+                f'key out)')
+        if style not in self.block.styles:
+            raise ValueError(f'{type(self).__name__} takes style in '
+                             f'{self.block.styles}, got {style!r}')
         if pretrained is not None:
             init_cfg = pretrained_init_cfg(pretrained, init_cfg)
-        super().__init__(init_cfg)
-        num_stages = len(self.stage_blocks)
+        super().__init__(DEFAULT_INIT_CFG if init_cfg is None else init_cfg)
+        num_stages = check_num_stages(num_stages, len(all_stage_blocks))
+        self.stage_blocks = all_stage_blocks[:num_stages]
         self.strides, self.dilations = stage_strides_and_dilations(
             num_stages, strides, dilations)
         if not all(-num_stages <= i < num_stages for i in out_indices):
@@ -279,14 +168,34 @@ class ResidualBackbone(BaseModule):
         self.num_stages = num_stages
         self.base_channels = base_channels
         self.out_indices = tuple(i % num_stages for i in out_indices)
+        self.style = style
+        self.deep_stem = deep_stem
+        self.avg_down = avg_down
         self.frozen_stages = frozen_stages
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
         self.norm_eval = norm_eval
+        self.dcn = dcn
+        self.stage_with_dcn = check_dcn(dcn, stage_with_dcn, conv_cfg,
+                                        num_stages)
+        self.plugins = plugins
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
+        #: Per stage, the dilation of each block (``multi_grid`` and
+        #: ``contract_dilation``, as mmseg's ``ResLayer``).
+        self.block_dilations = [
+            block_dilations(
+                self.dilations[i], n,
+                multi_grid if i == num_stages - 1 else None,
+                contract_dilation) for i, n in enumerate(self.stage_blocks)
+        ]
+        #: Per stage, the stochastic-depth rate of each block.
+        self.drop_path_rates = drop_path_rates(drop_path_rate,
+                                               self.stage_blocks)
 
         self.relu = nn.ReLU(inplace=True)
+        stem_channels = base_channels if stem_channels is None \
+            else stem_channels
         self._make_stem_layer(in_channels, stem_channels)
         self.res_layers: List[str] = []
         channels = stem_channels
@@ -299,6 +208,14 @@ class ResidualBackbone(BaseModule):
             channels = planes * self.block.expansion
         self.feat_dim = channels
         self._freeze_stages()
+
+    @classmethod
+    def collected_unsupported_settings(cls) -> Dict[str, Tuple[object, str]]:
+        """:attr:`unsupported_settings` of the class and its bases."""
+        collected = {}
+        for klass in reversed(cls.__mro__):
+            collected.update(vars(klass).get('unsupported_settings', {}))
+        return collected
 
     @classmethod
     def arch(cls, depth: int) -> Tuple[Type[Bottleneck], Tuple[int, ...]]:
@@ -318,10 +235,31 @@ class ResidualBackbone(BaseModule):
         return getattr(self, self.norm1_name)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
-        """7x7 stride-2 conv and norm (``conv1``, ``norm1``), then, after the
-        ReLU, a 3x3 stride-2 max pool (``maxpool``)."""
-        self.add_stem_conv(in_channels, stem_channels, kernel_size=7,
-                           stride=2)
+        """7x7 stride-2 conv and norm (``conv1``, ``norm1``), or with
+        ``deep_stem`` mmdet's three 3x3 convs with norms and ReLUs
+        (``stem``); then a 3x3 stride-2 max pool (``maxpool``)."""
+        if self.deep_stem:
+            layers = []
+            for i, (c_in, c_out) in enumerate(
+                    ((in_channels, stem_channels // 2),
+                     (stem_channels // 2, stem_channels // 2),
+                     (stem_channels // 2, stem_channels))):
+                layers += [
+                    build_conv_layer(
+                        self.conv_cfg,
+                        c_in,
+                        c_out,
+                        kernel_size=3,
+                        stride=2 if i == 0 else 1,
+                        padding=1,
+                        bias=False),
+                    build_norm_layer(self.norm_cfg, c_out)[1],
+                    nn.ReLU(inplace=True)
+                ]
+            self.stem = nn.Sequential(*layers)
+        else:
+            self.add_stem_conv(in_channels, stem_channels, kernel_size=7,
+                               stride=2)
         self.maxpool = StemMaxPool()
 
     def add_stem_conv(self, in_channels: int, stem_channels: int,
@@ -342,10 +280,22 @@ class ResidualBackbone(BaseModule):
 
     def make_shortcut(self, in_channels: int, out_channels: int,
                       stride: int) -> Optional[nn.Module]:
-        """1x1 conv + norm projection, None where identity fits."""
+        """1x1 conv + norm projection, None where identity fits; with
+        ``avg_down`` a strided one averages first and convolves at stride
+        1 (ResNet-D)."""
         if stride == 1 and in_channels == out_channels:
             return None
+        layers = []
+        if self.avg_down and stride > 1:
+            layers.append(
+                nn.AvgPool2d(
+                    kernel_size=stride,
+                    stride=stride,
+                    ceil_mode=True,
+                    count_include_pad=False))
+            stride = 1
         return Sequential(
+            *layers,
             build_conv_layer(
                 self.conv_cfg,
                 in_channels,
@@ -362,7 +312,8 @@ class ResidualBackbone(BaseModule):
                        num_blocks: int,
                        block_args: Optional[Sequence[dict]] = None
                        ) -> Sequential:
-        """Stage ``stage``: ``num_blocks`` blocks of ``self.block``.
+        """Stage ``stage``: ``num_blocks`` blocks of ``self.block``, with the
+        stage's dilations, DCN, plugins and stochastic depth.
 
         Args:
             stage (int): Index of the stage (0 for ``layer1``).
@@ -373,6 +324,7 @@ class ResidualBackbone(BaseModule):
                 of each block. Defaults to None.
         """
         out_channels = planes * self.block.expansion
+        plugins = stage_plugins(self.plugins, stage, self.num_stages)
         blocks = []
         for b in range(num_blocks):
             stride = self.strides[stage] if b == 0 else 1
@@ -382,17 +334,23 @@ class ResidualBackbone(BaseModule):
                     in_channels,
                     planes,
                     stride=stride,
-                    dilation=self.dilations[stage],
+                    dilation=self.block_dilations[stage][b],
                     downsample=self.make_shortcut(in_channels, out_channels,
                                                   shortcut_stride),
+                    style=self.style,
                     with_cp=self.with_cp,
                     conv_cfg=self.conv_cfg,
                     norm_cfg=self.norm_cfg,
+                    dcn=self.dcn if self.stage_with_dcn[stage] else None,
+                    plugins=plugins,
+                    drop_path_rate=self.drop_path_rates[stage][b],
                     **(block_args[b] if block_args else {})))
             in_channels = out_channels
         return Sequential(*blocks)
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deep_stem:
+            return self.maxpool(self.stem(x))
         return self.maxpool(self.relu(self.norm1(self.conv1(x))))
 
     def forward(self, x: torch.Tensor) -> tuple:
@@ -407,7 +365,9 @@ class ResidualBackbone(BaseModule):
     def _freeze_stages(self) -> None:
         frozen = []
         if self.frozen_stages >= 0:
-            frozen += [self.conv1, self.norm1]
+            frozen += [self.stem] if self.deep_stem else [
+                self.conv1, self.norm1
+            ]
         frozen += [
             getattr(self, f'layer{i}')
             for i in range(1, self.frozen_stages + 1)

@@ -13,6 +13,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..registry import register_model
 from .execution import sa_paths
 from .pooling import in_eager_inference, max_pool_tiled
+from .resnet_settings import spatial_conv_cfg
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
                           check_downsample, downsampled_size,
                           downsamples_by_conv, pool_window,
@@ -63,6 +64,12 @@ class SABlock(BaseModule):
         dilation (int): Dilation of every 3x3 conv (padding the same), as a
             dilated backbone's stage sets it; 1x1 convs are unchanged.
             Defaults to 1.
+        dcn (dict, optional): Conv config of every scale's 3x3 conv, making
+            it deformable (e.g. ``dict(type='DCNv2', deform_groups=1)``, mmcv's
+            ops), as mmdet's ``Bottleneck`` takes it for its conv2;
+            ``fallback_on_stride=True`` keeps the strided convs of a
+            conv-downsampled block plain, and 1x1 convs stay plain.
+            Defaults to None.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
 
@@ -85,6 +92,7 @@ class SABlock(BaseModule):
                  upsample_mode: str = 'auto',
                  downsample: str = 'max',
                  dilation: int = 1,
+                 dcn: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(init_cfg)
         out_channels = [int(c) for c in out_channels]
@@ -123,15 +131,23 @@ class SABlock(BaseModule):
         self._nearest: Dict[int, Optional[bool]] = {}
         for i in self.scales:
             factor = self.pool_factors[i]
+            geometry = scale_conv_geometry(side, i, factor, self.downsample,
+                                           dilation)
             self.convs[str(i)] = build_conv_layer(
-                conv_cfg,
+                spatial_conv_cfg(conv_cfg, dcn, geometry['kernel_size'],
+                                 geometry['stride']),
                 in_channels,
                 out_channels[i],
                 bias=False,
-                **scale_conv_geometry(side, i, factor, self.downsample,
-                                      dilation))
+                **geometry)
             self.norms[str(i)] = build_norm_layer(norm_cfg, out_channels[i])[1]
             self._nearest[i] = self._fixed_upsampling(factor)
+        #: Scales whose conv is mmcv's DCN v1 module (see
+        #: :func:`_deform_conv_any_size`).
+        self._dcn_v1_scales = {
+            i for i in self.scales if dcn is not None
+            and _is_dcn_v1(self.convs[str(i)])
+        }
 
     def _fixed_upsampling(self, factor: int) -> Optional[bool]:
         if self.upsample_mode == 'nearest':
@@ -184,8 +200,11 @@ class SABlock(BaseModule):
         paths = sa_paths(x.device)
         parts, pooled = [], {}
         for i in self.scales:
-            y = self.convs[str(i)](
-                self._downsample(x, self.pool_factors[i], pooled))
+            z = self._downsample(x, self.pool_factors[i], pooled)
+            if i in self._dcn_v1_scales:
+                y = _deform_conv_any_size(self.convs[str(i)], z)
+            else:
+                y = self.convs[str(i)](z)
             norm = self.norms[str(i)]
             if tuple(y.shape[-2:]) == size:
                 parts.append((norm(y), False))
@@ -228,6 +247,24 @@ class SABlock(BaseModule):
                 f'pool_factors={self.pool_factors}, side={self.side}, '
                 f'upsample_mode={self.upsample_mode!r}, '
                 f'downsample={self.downsample!r}, dilation={self.dilation}')
+
+
+def _is_dcn_v1(conv: nn.Module) -> bool:
+    from mmcv.ops import DeformConv2dPack
+    return isinstance(conv, DeformConv2dPack)
+
+
+def _deform_conv_any_size(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for mmcv's DCN v1 module (``type='DCN'``).
+
+    Its op refuses a map smaller than the kernel, which a coarse scale's
+    pooled map can be; mmcv's ``DeformConv2d.forward`` zero-pads such a map
+    at the bottom and right and crops the output back (the values a padded
+    conv sees there anyway), but ``DeformConv2dPack.forward`` skips that
+    step: this runs the pack's offsets through the padding forward.
+    """
+    from mmcv.ops import DeformConv2d
+    return DeformConv2d.forward(conv, x, conv.conv_offset(x))
 
 
 def _norm_commutes_with_repeat(norm: nn.Module, y: torch.Tensor) -> bool:

@@ -11,7 +11,9 @@ from ..registry import register_model
 from .channel_padding import pad_deployed_block, widen_published_state
 from .channel_spec import ChannelSpec, StructureLike
 from .pooling import max_pool_tiled
-from .residual import Bottleneck, ResidualBackbone
+from .bottleneck import Bottleneck
+from .residual import ResidualBackbone
+from .resnet_settings import resnet_checkpoint_of
 from .sa_block import SABlock
 from .sa_geometry import IMAGENET_POOL_FACTORS, pool_window
 
@@ -42,6 +44,8 @@ class SABottleneck(Bottleneck):
     """
 
     strided_shortcut = False
+    #: The stride is a max pool of the input: no conv carries it.
+    styles = ('pytorch', )
 
     def __init__(self,
                  *args,
@@ -67,6 +71,7 @@ class SABottleneck(Bottleneck):
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg,
             dilation=self.dilation,
+            dcn=self.dcn,
             **sa_args)
         return sum(self.conv2.out_channels)
 
@@ -130,10 +135,17 @@ class ScaleNet(ResidualBackbone):
             channels zero (:mod:`~mmscalenet.models.channel_padding`). The
             extra channels cost MACs (ScaleNet-50 at 8: see get_flops).
             Defaults to 1 (the structure as given).
-        **kwargs: :class:`ResidualBackbone`'s ``in_channels``,
-            ``stem_channels``, ``out_indices``, ``frozen_stages``,
-            ``conv_cfg``, ``norm_cfg``, ``norm_eval``, ``with_cp``,
-            ``zero_init_residual`` (off, as in the paper) and ``init_cfg``.
+        **kwargs: Every other key of mmdet's, mmpretrain's and mmseg's
+            ``ResNet`` (:class:`ResidualBackbone`): ``num_stages``,
+            ``strides``, ``dilations``, ``out_indices``, ``frozen_stages``,
+            ``conv_cfg``, ``norm_cfg``, ``norm_eval``, ``deep_stem``, ``dcn``
+            and ``stage_with_dcn`` (every scale's 3x3 conv deformable),
+            ``plugins`` (``'after_conv2'`` is after the SA block),
+            ``multi_grid``, ``contract_dilation``, ``with_cp``,
+            ``drop_path_rate``, ``zero_init_residual`` (off, as in the
+            paper), ``pretrained`` and ``init_cfg``. ``style='caffe'`` and
+            ``avg_down=True`` have no meaning here and are refused in one
+            line, as is an ``init_cfg`` that loads a model zoo's ResNet.
 
     Example:
         >>> import torch
@@ -154,6 +166,16 @@ class ScaleNet(ResidualBackbone):
     }
     #: Structure used when none is given (formatted with the depth).
     default_structure = 'scalenet{depth}'
+    unsupported_settings = {
+        'style':
+        ('pytorch', "'caffe' puts a stage's stride on the first 1x1 conv "
+         'of its first block, and ScaleNet strides by a 2x2 max pool of the '
+         'block input, not by a conv'),
+        'avg_down':
+        (False, "ResNet-D's average pool takes the stride of the shortcut's "
+         "1x1 conv, and ScaleNet's shortcut has none: it reads the block's "
+         '2x2 max-pooled input'),
+    }
 
     def __init__(self,
                  depth: int,
@@ -222,6 +244,24 @@ class ScaleNet(ResidualBackbone):
                     upsample_mode=self.upsample_mode,
                     sa_downsample=self.sa_downsample) for row in rows
             ])
+
+    def init_weights(self) -> None:
+        """Initialize, first refusing (one line) an ``init_cfg`` that loads a
+        model zoo's ResNet, as a stock config's backbone inherits it
+        (``torchvision://resnet50``): its tensors fit the stem and the 1x1
+        convs, not the SA blocks, so ScaleNet would start from neither those
+        weights nor its own initialization."""
+        checkpoint = resnet_checkpoint_of(self.init_cfg)
+        if checkpoint is not None:
+            raise ValueError(
+                f'init_cfg loads {checkpoint!r}, a ResNet checkpoint, which '
+                f'has no weights for ScaleNet\'s SA blocks: set the '
+                f"backbone's init_cfg=dict(type='Pretrained', "
+                f"checkpoint='scalenet{self.depth}.pth') (the authors' "
+                f'weights, tools/convert_official.py) or init_cfg=None to '
+                f'train from scratch (in an mmseg config, also the '
+                f"model's pretrained=None)")
+        super().init_weights()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Refuse a checkpoint whose tensors do not fit this net's shapes.

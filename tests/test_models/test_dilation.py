@@ -118,7 +118,7 @@ def test_the_cifar_resnet_dilates_its_3x3_convs():
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(strides=(1, 3, 2, 2)), r'strides must be 1 or 2 .* \(1, 3, 2, 2\)'),
-    (dict(strides=(1, 2, 2)), r'strides needs one value per stage \(4\), '
+    (dict(strides=(1, 2, 2)), r'strides needs one value per stage \(num_stages=4\), '
      r'got \(1, 2, 2\)'),
     (dict(dilations=(1, 0, 1, 1)),
      r'dilations must be positive integers, got \(1, 0, 1, 1\)'),
