@@ -171,8 +171,7 @@ def test_config_trains_one_iteration_and_validates(config, data_roots,
 USER_CONFIG = """
 _base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
 custom_imports = dict(imports=['mmscalenet'], allow_failed_imports=False)
-model = dict(backbone=dict(_delete_=True, type='ScaleNet', depth=50,
-                           structure='scalenet50', out_indices=(3, )))
+model = dict(backbone=dict(type='ScaleNet', depth=50, structure='scalenet50'))
 """
 
 

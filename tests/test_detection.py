@@ -5,7 +5,6 @@ learning run on toy COCO (the stock configs: tests/test_stock_configs.py)."""
 import glob
 import os.path as osp
 import re
-import sys
 
 import pytest
 import torch

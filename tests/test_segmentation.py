@@ -125,10 +125,7 @@ custom_imports = dict(imports=['mmscalenet'], allow_failed_imports=False)
 model = dict(
     pretrained=None,
     data_preprocessor=dict(size=(64, 64)),
-    backbone=dict(_delete_=True, type='ScaleNet', depth=50,
-                  structure='scalenet50', strides=(1, 2, 1, 1),
-                  dilations=(1, 1, 2, 4), out_indices=(0, 1, 2, 3),
-                  norm_cfg=dict(type='SyncBN', requires_grad=True)))
+    backbone=dict(type='ScaleNet', depth=50, structure='scalenet50'))
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(

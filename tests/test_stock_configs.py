@@ -105,8 +105,8 @@ def test_a_stock_config_takes_scalenet_by_type_and_structure_alone(
     if inherits == 'ContextBlock':
         assert backbone.plugins[0].cfg.type == 'ContextBlock'
     if inherits == 'ResNetV1c':
-        assert backbone.contract_dilation and backbone.strides == (1, 2, 1,
-                                                                  1)
+        assert backbone.contract_dilation
+        assert backbone.strides == (1, 2, 1, 1)
     model = build(cfg, package).eval()
     assert type(model.backbone).__name__ == 'ScaleNet'
     with torch.no_grad():
@@ -169,7 +169,8 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
         'train_dataloader.persistent_workers=False',
         'model.roi_head.bbox_head.num_classes=3', 'train_cfg.max_epochs=1',
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
-        'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1'
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.logger.interval=1'
     ]
 
     def train(*extra):

@@ -73,7 +73,9 @@ def main():
         check_data_roots(cfg, ['test_dataloader'])
         check_checkpoint_files(cfg, 'checkpoint')
     init_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
+    with exit_on_bad_input():
+        # Builds the model: a backbone setting it cannot honour is refused.
+        runner = Runner.from_cfg(cfg)
     runner.test()
     finish_distributed()
 

@@ -10,10 +10,12 @@ Example:
     python tools/train.py CONFIG --work-dir work_dirs/x --amp --resume
 """
 import argparse
+import sys
 
 from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets --resume load)
+from mmscalenet.errors import ConfigError
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
                              check_checkpoint_files, check_data_roots,
                              exit_on_bad_input,
@@ -66,8 +68,13 @@ def main():
                          ([] if args.no_validate else ['val_dataloader']))
         check_checkpoint_files(cfg)
     init_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    with exit_on_bad_input():
+        # Builds the model: a backbone setting it cannot honour is refused.
+        runner = Runner.from_cfg(cfg)
+    try:
+        runner.train()
+    except ConfigError as e:  # found before training: a hook, the weights
+        sys.exit(f'error: {e}')
     finish_distributed()
 
 

@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence
 import torch
 from mmcv.cnn import fuse_conv_bn
 
+from ..errors import ConfigError
 from ..registry import register_model
 from .channel_padding import pad_deployed_block, widen_published_state
 from .channel_spec import ChannelSpec, StructureLike
@@ -253,7 +254,7 @@ class ScaleNet(ResidualBackbone):
         weights nor its own initialization."""
         checkpoint = resnet_checkpoint_of(self.init_cfg)
         if checkpoint is not None:
-            raise ValueError(
+            raise ConfigError(
                 f'init_cfg loads {checkpoint!r}, a ResNet checkpoint, which '
                 f'has no weights for ScaleNet\'s SA blocks: set the '
                 f"backbone's init_cfg=dict(type='Pretrained', "

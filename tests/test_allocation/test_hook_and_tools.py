@@ -16,6 +16,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 from mmscalenet.engine import NeuronAllocationHook
+from mmscalenet.errors import ConfigError
 from mmscalenet.models import (STRUCTURE_NAMES, ChannelSpec, CifarScaleNet,
                                SABlock)
 from mmscalenet.models.sa_geometry import conv3x3_macs
@@ -198,6 +199,7 @@ import mmscalenet
 from mmscalenet.allocation import find_scalenet
 from mmscalenet.apis import finish_distributed, init_cpu_distributed
 from mmscalenet.engine import NeuronAllocationHook
+from mmscalenet.errors import ConfigError
 
 
 class ScrambleGammasOnRank1(Hook):
@@ -270,6 +272,7 @@ from mmengine.logging import MMLogger
 import mmscalenet
 from mmscalenet import CifarScaleNet
 from mmscalenet.engine import NeuronAllocationHook
+from mmscalenet.errors import ConfigError
 rank, out = os.environ['RANK'], sys.argv[1]
 dist.init_process_group('gloo')
 runner = SimpleNamespace(
@@ -460,3 +463,51 @@ def test_offline_tool_channel_divisor(trained_seed, tmp_path):
     assert bad.returncode != 0 and 'Traceback' not in bad.stderr
     assert bad.stderr.strip() == ('allocate: channel_divisor must be a '
                                   'positive integer, got 0')
+
+
+RESNET_CONFIG = osp.join(REPO, 'configs', 'demo', 'resnet38_1xb64_digits.py')
+
+
+@pytest.mark.parametrize('hook', [
+    dict(type='NeuronAllocationHook'),
+    dict(type='SeedReadinessHook'),
+    dict(type='GammaSparsityHook', lambda_l1=1e-4),
+])
+def test_a_seed_hook_without_a_scalenet_ends_before_the_first_epoch(
+        hook, tmp_path):
+    cfg = small_seed_cfg(tmp_path)
+    resnet = Config.fromfile(RESNET_CONFIG)
+    cfg.model = resnet.model
+    cfg.custom_hooks = [hook]
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ConfigError) as e:
+        runner.train()
+    message = str(e.value)
+    assert message.startswith(hook['type'])
+    assert 'no ScaleNet backbone in the model (ImageClassifier)' in message
+    assert '\n' not in message
+    assert (runner.epoch, runner.iter) == (0, 0)
+    assert not list(tmp_path.glob('*.pth'))
+
+
+def test_the_allocation_hook_checks_its_out_dir_before_training(tmp_path):
+    (tmp_path / 'a_file').write_text('')
+    runner = Runner.from_cfg(
+        small_seed_cfg(tmp_path, out_dir=str(tmp_path / 'a_file' / 'sub')))
+    with pytest.raises(ConfigError, match='NotADirectoryError: .*a_file'):
+        runner.train()
+    assert runner.iter == 0
+
+
+def test_train_tool_prints_a_hooks_refusal_in_one_line(tmp_path):
+    config = tmp_path / 'resnet_with_allocation.py'
+    config.write_text(f"_base_ = '{RESNET_CONFIG}'\n"
+                      "custom_hooks = [dict(type='NeuronAllocationHook')]\n")
+    out = run_python('tools/train.py', str(config), '--work-dir',
+                     str(tmp_path / 'work'))
+    assert out.returncode == 1
+    assert 'Traceback' not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: NeuronAllocationHook: the check before '
+                           'training failed on rank 0: AllocationError: no '
+                           'ScaleNet backbone'), out.stderr[-2000:]

@@ -16,11 +16,11 @@ from mmscalenet.models.resnet_settings import (DEFAULT_INIT_CFG,
 
 
 def stock_resnets():
-    """``(name, class, the keys its class itself sets)`` for every stock
-    ResNet the issue names."""
+    """``(name, class whose signature is read, the keys the named class
+    sets itself)`` for every stock ResNet: mmpretrain's ResNetV1c/V1d take
+    ``**kwargs`` and fix ``deep_stem``/``avg_down`` over ResNet's."""
     from mmdet.models.backbones import ResNet as DetResNet
     from mmpretrain.models.backbones import ResNet as PretrainResNet
-    from mmpretrain.models.backbones import ResNetV1c, ResNetV1d
     from mmseg.models.backbones import ResNet as SegResNet
     from mmseg.models.backbones import ResNetV1c as SegResNetV1c
     return [

@@ -8,6 +8,7 @@ from mmengine.optim import AmpOptimWrapper
 
 from ...allocation.seed_net import find_scalenet, sa_blocks
 from ...models.sa_geometry import neuron_macs
+from ...errors import ConfigError
 from ...registry import register_hook
 
 WEIGHTINGS = ('uniform', 'macs')
@@ -94,14 +95,17 @@ class GammaSparsityHook(Hook):
             return
         optim_wrapper = runner.optim_wrapper
         if isinstance(optim_wrapper, AmpOptimWrapper):
-            raise ValueError(
+            raise ConfigError(
                 'GammaSparsityHook adds an unscaled gradient and does not '
                 'support AmpOptimWrapper (--amp); train the seed net in fp32')
         if getattr(optim_wrapper, '_accumulative_counts', 1) != 1:
-            raise ValueError(
+            raise ConfigError(
                 'GammaSparsityHook does not support accumulative_counts = '
                 f'{optim_wrapper._accumulative_counts}; use 1')
-        pairs = self.penalised_norms(runner.model)
+        try:
+            pairs = self.penalised_norms(runner.model)
+        except ValueError as e:  # no ScaleNet, or a norm without gamma
+            raise ConfigError(f'GammaSparsityHook: {e}') from None
         self.gammas = [g for g, _ in pairs]
         self.weights = [w for _, w in pairs]
         for gamma, weight in pairs:

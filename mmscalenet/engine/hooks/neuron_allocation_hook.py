@@ -3,12 +3,13 @@
 import os.path as osp
 from typing import Optional
 
-from mmengine.dist import broadcast_object_list, is_main_process
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from ...allocation import allocate_from_model, diagnose_model_allocation
 from ...allocation.writer import write_allocation
 from ...registry import register_hook
+from .run_checks import check_seed_run, on_rank_0
 
 
 @register_hook
@@ -86,6 +87,15 @@ class NeuronAllocationHook(Hook):
         self.channel_divisor = channel_divisor
         self.paths = None
 
+    def before_train(self, runner) -> None:
+        """Check, before the first epoch, all the allocation will need at
+        the end: a ScaleNet seed in the model and an output folder it can
+        write; one :class:`ConfigError` on every rank otherwise. (A config
+        that names no ScaleNet, a model built in code, gets the spec
+        without a retraining config, as before.)"""
+        check_seed_run(runner, self.out_dir or runner.work_dir,
+                       type(self).__name__)
+
     def after_train_epoch(self, runner) -> None:
         if self.at_epoch is not None and runner.epoch + 1 == self.at_epoch:
             self.allocate(runner)
@@ -101,35 +111,30 @@ class NeuronAllocationHook(Hook):
         any type, or writing the files) is broadcast, and every rank raises
         the same ``RuntimeError``; no rank is left waiting for the others.
         """
-        payload = [None]
-        if is_main_process():
-            try:
-                result = allocate_from_model(
-                    runner.model,
-                    budget_ratio=self.budget_ratio,
-                    b=self.b,
-                    channel_divisor=self.channel_divisor,
-                    meta=dict(
-                        source=f'{osp.abspath(runner.work_dir)} at epoch '
-                        f'{runner.epoch}, iteration {runner.iter}',
-                        seed_config=getattr(runner.cfg, 'filename', None)))
-                paths = write_allocation(
-                    result.spec,
-                    self.out_dir or runner.work_dir,
-                    seed_cfg=runner.cfg,
-                    spec_name=self.spec_name,
-                    plot=self.plot,
-                    title=f'budget ratio {self.budget_ratio}, b = {self.b}')
-                diagnostics = diagnose_model_allocation(runner.model, result)
-                payload = [('ok', (result, diagnostics), paths)]
-            except Exception as e:  # every rank must hear of any failure
-                payload = [('error', f'{type(e).__name__}: {e}', None)]
-        broadcast_object_list(payload, src=0)
-        status, result, paths = payload[0]
-        if status == 'error':
-            raise RuntimeError(f'neuron allocation failed on rank 0: '
-                               f'{result}')
-        self.result, self.diagnostics = result
+
+        def compute_and_write():
+            result = allocate_from_model(
+                runner.model,
+                budget_ratio=self.budget_ratio,
+                b=self.b,
+                channel_divisor=self.channel_divisor,
+                meta=dict(
+                    source=f'{osp.abspath(runner.work_dir)} at epoch '
+                    f'{runner.epoch}, iteration {runner.iter}',
+                    seed_config=getattr(runner.cfg, 'filename', None)))
+            paths = write_allocation(
+                result.spec,
+                self.out_dir or runner.work_dir,
+                seed_cfg=runner.cfg,
+                spec_name=self.spec_name,
+                plot=self.plot,
+                title=f'budget ratio {self.budget_ratio}, b = {self.b}')
+            return result, diagnose_model_allocation(runner.model,
+                                                     result), paths
+
+        result, diagnostics, paths = on_rank_0(compute_and_write,
+                                               'neuron allocation')
+        self.result, self.diagnostics = result, diagnostics
         if is_main_process():
             self.paths = paths
             runner.logger.info('neuron allocation:\n' + self.result.report())

@@ -14,6 +14,7 @@ from ...allocation import (allocate_neurons, diagnose_model_allocation,
                            find_scalenet, sa_layout, seed_importance)
 from ...allocation.diagnostics import NEAR_ZERO
 from ...registry import register_hook
+from .run_checks import check_seed_run
 
 
 def rank_correlation(a: List[float], b: List[float]) -> Optional[float]:
@@ -91,8 +92,11 @@ class SeedReadinessHook(Hook):
         self._previous: Optional[List[List[float]]] = None
 
     def before_train(self, runner) -> None:
-        # Runs after a resume has loaded the weights: the ranking of the
-        # epoch the run starts from is the first "previous" one.
+        # Fails before the first epoch without a seed to measure or a
+        # work_dir to write the record in. Runs after a resume has loaded
+        # the weights: the ranking of the epoch the run starts from is the
+        # first "previous" one.
+        check_seed_run(runner, runner.work_dir, type(self).__name__)
         backbone = find_scalenet(runner.model)
         self._previous = self._flat_blocks(seed_importance(backbone))
         path = osp.join(runner.work_dir, self.file_name)
