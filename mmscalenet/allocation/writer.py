@@ -52,9 +52,11 @@ def _find_scalenet_cfg(node):
 
 
 def check_out_dir(out_dir: str) -> None:
-    """Raise ``NotADirectoryError`` naming ``out_dir`` when it, or the
-    nearest folder above it that exists, is a file: the allocation could
-    not be written there (checked before any work, nothing is written)."""
+    """Raise naming ``out_dir`` unless it is, or can be created as, a
+    folder this process can write in: ``NotADirectoryError`` when it, or
+    the nearest folder above it that exists, is a file, ``PermissionError``
+    when that folder is not writable (checked before any work, nothing is
+    written)."""
     path = osp.abspath(out_dir)
     while not osp.exists(path):
         path = osp.dirname(path)
@@ -64,6 +66,9 @@ def check_out_dir(out_dir: str) -> None:
             f'for the spec, config and plot' if path == osp.abspath(out_dir)
             else f'{out_dir} is below {path}, which is a file; give a '
             f'directory (created if missing) for the spec, config and plot')
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f'cannot write in {path}, where {out_dir} '
+                              f'would be written')
 
 
 def retrain_config(seed_cfg: Config, spec_path: str) -> Config:

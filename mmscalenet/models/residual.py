@@ -148,9 +148,6 @@ class ResidualBackbone(BaseModule):
                 f'{expansion!r}: its bottleneck expands by '
                 f'{self.block.expansion}; use expansion=None (or leave the '
                 f'key out)')
-        if style not in self.block.styles:
-            raise ValueError(f'{type(self).__name__} takes style in '
-                             f'{self.block.styles}, got {style!r}')
         if pretrained is not None:
             init_cfg = pretrained_init_cfg(pretrained, init_cfg)
         super().__init__(DEFAULT_INIT_CFG if init_cfg is None else init_cfg)

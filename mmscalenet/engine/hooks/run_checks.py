@@ -1,7 +1,5 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """What the hooks check before training, agreed by every rank."""
-import os
-import os.path as osp
 from typing import Any, Callable
 
 from mmengine.dist import broadcast_object_list, is_main_process
@@ -31,18 +29,6 @@ def on_rank_0(fn: Callable[[], Any], what: str, error=RuntimeError) -> Any:
     return value
 
 
-def check_writable_dir(out_dir: str) -> None:
-    """Raise unless ``out_dir`` is, or can be created as, a folder this
-    process can write in (checked before any work; nothing is created)."""
-    check_out_dir(out_dir)
-    path = osp.abspath(out_dir)
-    while not osp.exists(path):
-        path = osp.dirname(path)
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f'cannot write in {path}, where {out_dir} '
-                              f'would be written')
-
-
 def check_seed_run(runner, out_dir: str, hook: str) -> None:
     """Before training, on every rank: the model has a ScaleNet whose SA
     norms have a gamma to rank, and ``out_dir`` can be written; else one
@@ -50,6 +36,6 @@ def check_seed_run(runner, out_dir: str, hook: str) -> None:
 
     def check():
         seed_importance(find_scalenet(runner.model))
-        check_writable_dir(out_dir)
+        check_out_dir(out_dir)
 
     on_rank_0(check, f'{hook}: the check before training', ConfigError)
