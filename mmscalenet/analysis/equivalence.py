@@ -136,26 +136,24 @@ def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
         f'the published weights', relative_error(_outputs(built, x), plain),
         tolerance))
     # Training mode: batch statistics, the loss and every gradient. A
-    # training step's fp32 gradients are far less well conditioned than
-    # its outputs (batch statistics of a few images): each path's gradient
-    # is compared with a float64 reference, and the rewritten path must be
-    # as close to it as the plain one.
+    # training step's fp32 gradients are poorly conditioned (batch
+    # statistics of a few images: the plain path alone is off a float64
+    # reference by 2-6%, by the thread count), so the paths' gradients are
+    # compared in float64, where any difference is the rewrite's own.
     model.train()
     built.train()
     with forced_sa_paths('plain'):
-        loss, grads = _loss_and_grads(copy.deepcopy(model), x)
-        _, reference = _loss_and_grads(copy.deepcopy(model).double(),
-                                       x.double())
+        loss, _ = _loss_and_grads(copy.deepcopy(model), x)
+        _, grads = _loss_and_grads(copy.deepcopy(model).double(), x.double())
     with forced_sa_paths('cpu-tuned'):
-        tuned_loss, tuned_grads = _loss_and_grads(copy.deepcopy(model), x)
+        tuned_loss, _ = _loss_and_grads(copy.deepcopy(model), x)
+        _, tuned_grads = _loss_and_grads(copy.deepcopy(model).double(),
+                                         x.double())
     checks.append(PathCheck('training, SA paths cpu-tuned: loss',
                             relative_error(tuned_loss, loss), tolerance))
-    plain_error = relative_error(_flat(grads), _flat(reference))
     checks.append(PathCheck(
-        f'training, SA paths cpu-tuned: gradients against float64 (plain '
-        f'path: {plain_error:.1e})',
-        relative_error(_flat(tuned_grads), _flat(reference)),
-        1.5 * plain_error + tolerance))
+        'training, SA paths cpu-tuned: gradients (float64)',
+        relative_error(_flat(tuned_grads), _flat(grads)), tolerance))
     built_loss, _ = _loss_and_grads(copy.deepcopy(built), x)
     checks.append(PathCheck(
         'training, padded build from the published weights: loss',
