@@ -79,6 +79,10 @@ setup(
         'numpy<2',
     ],
     extras_require={
+        # import mmscalenet.timm (timm's create_model, features_only) and
+        # safetensors checkpoints; feature_take_indices came in timm 1.0.3
+        # (tested: requirements/timm.txt).
+        'timm': ['timm>=1.0.3', 'safetensors>=0.4.0'],
         # mmengine finds mmdet:: / mmpretrain:: / mmseg:: config bases through
         # pkg_resources, which setuptools < 70 provides as tested here.
         'det': ['mmdet>=3.0.0,<4.0.0', 'pycocotools', 'setuptools<70'],

@@ -4,8 +4,8 @@
 Importing the package (``custom_imports = dict(imports=['mmscalenet'])``)
 registers the backbones, the SA block and the hooks with mmengine's root
 registries, so mmdet and mmpretrain configs can name them, registers the
-ImageNet ScaleNets with mmpretrain's model index (where mmpretrain is
-installed), lets mmengine's ``--resume`` load its own checkpoints under
+ImageNet ScaleNets with mmpretrain's model index (when mmpretrain is
+imported), lets mmengine's ``--resume`` load its own checkpoints under
 torch >= 2.6, and makes mmengine refuse a truncated or corrupt local
 checkpoint with one clear message.
 """
@@ -17,11 +17,12 @@ allow_mmengine_checkpoints()
 guard_local_checkpoint_loads()
 
 from . import engine, models  # noqa: E402,F401  (registers them)
-from .model_index import register_model_index  # noqa: E402
+from .model_index import (register_model_index,  # noqa: E402,F401
+                          register_model_index_on_import)
 from .models import (ChannelSpec, CifarResNet, CifarScaleNet,  # noqa: E402
                      SABlock, ScaleNet)
 
-register_model_index()
+register_model_index_on_import()
 
 __all__ = [
     '__version__', 'ChannelSpec', 'SABlock', 'ScaleNet', 'CifarScaleNet',

@@ -10,9 +10,21 @@ start like a pickle (the legacy format). The tools call it on every
 checkpoint they are given, and :func:`guard_local_checkpoint_loads` makes
 mmengine's local-file loader (``load_from``, ``--resume``, ``init_cfg``
 ``Pretrained``, ``get_model(..., pretrained=)``) call it too.
+
+A ``.safetensors`` file (tensors only, no pickle to execute) is checked
+against its own header (every tensor's bytes present), and the guarded
+loader reads it with safetensors instead of ``torch.load``.
 """
+import json
 import os.path as osp
+import struct
 import zipfile
+from typing import Callable, Dict, Union
+
+import torch
+
+#: The suffix that makes a checkpoint a safetensors file.
+SAFETENSORS_SUFFIX = '.safetensors'
 
 #: What to do about a bad checkpoint, appended to every message.
 REMEDY = ('copy or download it again, or pick another checkpoint (a work '
@@ -46,7 +58,13 @@ def check_checkpoint_file(path: str, what: str = 'checkpoint') -> None:
         head = f.read(4)
     if not head:
         raise CorruptCheckpointError(f'{what} {path} is empty; {REMEDY}')
-    if head == b'PK\x03\x04':
+    if path.endswith(SAFETENSORS_SUFFIX):
+        problem = _safetensors_problem(path)
+        if problem:
+            raise CorruptCheckpointError(
+                f'{what} {path} is truncated or corrupt ({problem}); '
+                f'{REMEDY}')
+    elif head == b'PK\x03\x04':
         problem = _zip_problem(path)
         if problem:
             raise CorruptCheckpointError(
@@ -73,17 +91,68 @@ def _zip_problem(path: str) -> str:
     return f'member {bad} fails its CRC check' if bad else ''
 
 
+def _safetensors_problem(path: str) -> str:
+    """What is wrong with a safetensors file, or ``''``: an 8-byte header
+    length, a JSON header, then exactly the bytes its tensors span."""
+    size = osp.getsize(path)
+    with open(path, 'rb') as f:
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            return f'{size} bytes, shorter than the header length'
+        (header_len, ) = struct.unpack('<Q', prefix)
+        if header_len > size - 8:
+            return (f'the header says {header_len} bytes of header, the '
+                    f'file has {size - 8} after its length')
+        try:
+            header = json.loads(f.read(header_len))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return f'its header is not JSON: {e}'
+    if not isinstance(header, dict):
+        return 'its header is not a JSON object'
+    spans = [entry.get('data_offsets', (0, 0))
+             for name, entry in header.items()
+             if name != '__metadata__' and isinstance(entry, dict)]
+    data_len = max((end for _, end in spans), default=0)
+    if 8 + header_len + data_len != size:
+        return (f'its tensors span {data_len} bytes, the file has '
+                f'{size - 8 - header_len}')
+    return ''
+
+
+def load_safetensors(path: str,
+                     map_location: Union[str, Callable, None] = 'cpu'
+                     ) -> Dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, on ``map_location``'s device
+    (a device string; anything else, as mmengine may pass, means the CPU).
+
+    Raises:
+        ImportError: safetensors is not installed (one line: what to
+            install).
+    """
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ImportError(
+            f'{path} is a safetensors file: pip install safetensors (or '
+            f'mmscalenet[timm]) to load it') from None
+    device = map_location if isinstance(map_location, str) else 'cpu'
+    return load_file(path, device=device)
+
+
 def guard_local_checkpoint_loads() -> None:
     """Make mmengine's loader of local checkpoint files check them first
     (idempotent): every ``load_checkpoint`` of a local path then raises
     :class:`CorruptCheckpointError` with the file's name instead of
-    torch's zip-reader error."""
+    torch's zip-reader error, and reads a ``.safetensors`` file with
+    safetensors."""
     from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
     if CheckpointLoader._schemes.get('') is not load_from_local:
         return  # already guarded (or replaced by someone else: keep theirs)
 
     def load_from_checked_local(filename, map_location):
         check_checkpoint_file(filename)
+        if filename.endswith(SAFETENSORS_SUFFIX):
+            return load_safetensors(osp.expanduser(filename), map_location)
         return load_from_local(filename, map_location)
 
     load_from_checked_local.__doc__ = load_from_local.__doc__

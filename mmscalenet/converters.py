@@ -8,6 +8,9 @@ under ``conv2.convs.I`` / ``conv2.norms.I``) and ``head.fc.*`` for
 mmpretrain's ``LinearClsHead``, so an ``ImageClassifier`` loads it with no
 missing or unexpected key, and mmdet loads the backbone with
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+Written as safetensors (a ``.safetensors`` destination), the same tensors
+under the same names, without a pickle; timm's ScaleNets
+(:mod:`mmscalenet.timm`) load either file.
 """
 import os
 import os.path as osp
@@ -17,7 +20,8 @@ from typing import Dict
 
 import torch
 
-from .checkpoint_integrity import check_checkpoint_file
+from .checkpoint_integrity import SAFETENSORS_SUFFIX, check_checkpoint_file
+from .fileio import atomic_path, sha256_of
 from .models import PUBLISHED_VARIANTS, ScaleNet
 
 _SA_KEY = re.compile(r'^(layer\d+\.\d+)\.(conv2|bn2)\.(\d+)\.(.+)$')
@@ -112,9 +116,29 @@ def convert_official_state_dict(checkpoint, arch: str,
     return converted
 
 
-def convert_official_checkpoint(src: str, dst: str, arch: str) -> None:
+def convert_official_checkpoint(src: str, dst: str, arch: str) -> str:
     """Convert the file ``src`` into ``dst``; ``dst`` is written only when
-    the whole conversion succeeded (atomically, via a temporary file)."""
+    the whole conversion succeeded (atomically, via a temporary file).
+
+    By the suffix of ``dst``:
+
+    - ``.safetensors``: the converted tensors alone (no pickle), the arch
+      and the source in the file's metadata;
+    - anything else: a torch checkpoint, ``dict(state_dict=..., meta=...)``.
+
+    Both hold the same tensors under the same names (mmpretrain's:
+    ``backbone.*``, ``head.fc.*``), so the same ``init_cfg`` or
+    ``load_from`` takes either; timm's ScaleNets drop the prefixes when
+    they load (:func:`mmscalenet.timm.checkpoint_filter_fn`).
+
+    Returns:
+        str: The SHA-256 of the written file (hex).
+
+    Example:
+        >>> convert_official_checkpoint(  # doctest: +SKIP
+        ...     'scalenet50.pth', 'scalenet50.safetensors', 'scalenet50')
+        '3f5a...'
+    """
     check_checkpoint_file(src)
     try:
         checkpoint = torch.load(src, map_location='cpu', weights_only=True)
@@ -126,18 +150,18 @@ def convert_official_checkpoint(src: str, dst: str, arch: str) -> None:
             f'({type(e).__name__}{": " + reason if reason else ""})'
         ) from None
     state_dict = convert_official_state_dict(checkpoint, arch)
-    out_dir = osp.dirname(osp.abspath(dst))
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = osp.join(out_dir, f'.{osp.basename(dst)}.tmp{os.getpid()}')
-    try:
-        torch.save(
-            dict(
-                state_dict=state_dict,
-                meta=dict(
-                    arch=arch,
-                    converted_from=osp.abspath(src),
-                    source_layout='official')), tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    meta = dict(
+        arch=arch,
+        converted_from=osp.abspath(src),
+        source_layout='official')
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    with atomic_path(dst) as tmp:
+        if dst.endswith(SAFETENSORS_SUFFIX):
+            from safetensors.torch import save_file
+            save_file({k: v.contiguous()
+                       for k, v in state_dict.items()},
+                      tmp,
+                      metadata=dict(meta, format='pt'))
+        else:
+            torch.save(dict(state_dict=state_dict, meta=meta), tmp)
+    return sha256_of(dst)

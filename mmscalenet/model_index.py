@@ -5,9 +5,12 @@
 ImageNet ScaleNets (``configs/scalenet/metafile.yml``) and the detectors.
 Registering the classification metafile with mmpretrain's ``ModelHub`` lets
 ``mmpretrain.list_models``, ``get_model``, ``inference_model`` and
-``ImageClassificationInferencer`` find the ScaleNets by name; importing
-mmscalenet does it when mmpretrain is installed. The detectors stay out of
-mmpretrain's hub, which could not build them.
+``ImageClassificationInferencer`` find the ScaleNets by name. Importing
+mmscalenet does it when mmpretrain is imported: at once if it already is,
+else the moment ``mmpretrain.apis`` is
+(:func:`register_model_index_on_import`), so that a job that never imports
+mmpretrain (timm's route, mmdet's) does not import it either. The
+detectors stay out of mmpretrain's hub, which could not build them.
 
 The index is found where mim's layout puts it in an installed wheel
 (``mmscalenet/.mim/model-index.yml``, configs beside it) or, for a checkout
@@ -19,8 +22,11 @@ Example:
     >>> list_models('scalenet50_*')
     ['scalenet50_3rdparty_8xb32-coslr-120e_in1k']
 """
+import importlib.abc
+import importlib.util
 import os.path as osp
-from typing import List, Optional
+import sys
+from typing import Callable, List, Optional
 
 PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
 #: The metafile of the ImageNet ScaleNets, beside ``model-index.yml``.
@@ -66,3 +72,44 @@ def register_model_index() -> List[str]:
         return []
     ModelHub.register_model_index(path, config_prefix=root)
     return names
+
+
+class _CallAfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``callback`` once the module ``name`` has been executed (a
+    one-shot finder: it removes itself when the module is found)."""
+
+    def __init__(self, name: str, callback: Callable[[], object]):
+        self.name = name
+        self.callback = callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_call(module):
+            exec_module(module)
+            self.callback()
+
+        spec.loader.exec_module = exec_then_call
+        return spec
+
+
+#: The module whose import triggers the registration.
+MODEL_HUB_MODULE = 'mmpretrain.apis'
+
+
+def register_model_index_on_import() -> None:
+    """Register ScaleNet's models with mmpretrain's ``ModelHub`` now if
+    ``mmpretrain.apis`` is imported, else when it is (without importing
+    it here)."""
+    if MODEL_HUB_MODULE in sys.modules:
+        register_model_index()
+    elif not any(
+            isinstance(f, _CallAfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(
+            0, _CallAfterImport(MODEL_HUB_MODULE, register_model_index))

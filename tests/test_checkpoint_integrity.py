@@ -137,3 +137,49 @@ def test_load_from_in_the_config(checkpoints, tmp_path):
         run_python('tools/train.py', SEED_CONFIG, '--work-dir',
                    str(tmp_path / 'w'), '--cfg-options', f'load_from={half}'),
         f'error: load_from checkpoint {half} {TRUNCATED}')
+
+
+@pytest.fixture(scope='module')
+def safetensors_files(tmp_path_factory):
+    """The demo seed net's weights as safetensors, whole, cut short, with
+    a header that promises more than the file holds, and not JSON."""
+    from safetensors.torch import save_file
+    folder = tmp_path_factory.mktemp('safetensors')
+    model = CifarScaleNet(38, structure='seed', reference_size=16)
+    whole = folder / 'whole.safetensors'
+    save_file(model.state_dict(), str(whole))
+    data = whole.read_bytes()
+    files = dict(model=model, whole=whole)
+    for name, content in (('half', data[:len(data) // 2]),
+                          ('short', data[:-1]),
+                          ('garbled', data[:8] + b'#' + data[9:]),
+                          ('tiny', data[:5])):
+        files[name] = folder / f'{name}.safetensors'
+        files[name].write_bytes(content)
+    return files
+
+
+@pytest.mark.parametrize('name,problem', [
+    ('half', 'its tensors span '),
+    ('short', 'its tensors span '),
+    ('garbled', 'its header is not JSON'),
+    ('tiny', '5 bytes, shorter than the header length'),
+])
+def test_bad_safetensors_files_are_named(safetensors_files, name, problem):
+    path = str(safetensors_files[name])
+    with pytest.raises(CorruptCheckpointError) as error:
+        check_checkpoint_file(path)
+    message = str(error.value)
+    assert message.startswith(f'checkpoint {path} is truncated or corrupt (')
+    assert problem in message and '\n' not in message
+    with pytest.raises(CorruptCheckpointError):  # mmengine's loader too
+        load_checkpoint(CifarScaleNet(38, structure='seed',
+                                      reference_size=16), path)
+
+
+def test_mmengine_loads_a_whole_safetensors_file(safetensors_files):
+    check_checkpoint_file(str(safetensors_files['whole']))
+    model = CifarScaleNet(38, structure='seed', reference_size=16)
+    load_checkpoint(model, str(safetensors_files['whole']), strict=True)
+    for key, value in safetensors_files['model'].state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key

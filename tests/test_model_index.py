@@ -138,3 +138,17 @@ def test_core_import_works_without_mmpretrain():
     assert out.stdout.strip().endswith('ok ScaleNet')
     assert mmscalenet.model_index.model_index_path() == osp.join(
         REPO, 'model-index.yml')
+
+
+def test_the_index_is_registered_when_mmpretrain_is_imported_later():
+    """import mmscalenet does not import mmpretrain; importing mmpretrain
+    afterwards registers the ScaleNets, once."""
+    code = ('import sys\n'
+            'import mmscalenet\n'
+            "assert 'mmpretrain' not in sys.modules\n"
+            'from mmpretrain import list_models\n'
+            'assert mmscalenet.register_model_index() == []\n'
+            "print(list_models('scalenet50_*'))\n")
+    out = run_python('-c', code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == f"['{SCALENET50}']"

@@ -25,6 +25,8 @@ import struct
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
+from ..fileio import write_atomically
+
 #: Where Debian's ``dataset-fashion-mnist`` package puts the files.
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 #: Where the project's configs read the data from (relative to the repo).
@@ -143,19 +145,6 @@ def find_file(folder: str, spec: IdxFile) -> Optional[str]:
         if osp.isfile(path):
             return path
     return None
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = osp.join(
-        osp.dirname(path), f'.{osp.basename(path)}.part{os.getpid()}')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def is_prepared(data_root: str,

@@ -190,7 +190,6 @@ class ResidualBackbone(BaseModule):
         self.drop_path_rates = drop_path_rates(drop_path_rate,
                                                self.stage_blocks)
 
-        self.relu = nn.ReLU(inplace=True)
         stem_channels = base_channels if stem_channels is None \
             else stem_channels
         self._make_stem_layer(in_channels, stem_channels)
@@ -261,8 +260,10 @@ class ResidualBackbone(BaseModule):
 
     def add_stem_conv(self, in_channels: int, stem_channels: int,
                       kernel_size: int, stride: int) -> None:
-        """``conv1`` (a ``kernel_size`` conv, 'same' padding) and its norm
-        ``norm1``: the stem's first layers, for :meth:`_make_stem_layer`."""
+        """``conv1`` (a ``kernel_size`` conv, 'same' padding), its norm
+        ``norm1`` and ``relu``: the stem's first layers, for
+        :meth:`_make_stem_layer`, registered in the order they run (timm's
+        feature extractors replay the children in that order)."""
         self.conv1 = build_conv_layer(
             self.conv_cfg,
             in_channels,
@@ -274,6 +275,7 @@ class ResidualBackbone(BaseModule):
         self.norm1_name, norm1 = build_norm_layer(
             self.norm_cfg, stem_channels, postfix=1)
         self.add_module(self.norm1_name, norm1)
+        self.relu = nn.ReLU(inplace=True)
 
     def make_shortcut(self, in_channels: int, out_channels: int,
                       stride: int) -> Optional[nn.Module]:
@@ -345,10 +347,14 @@ class ResidualBackbone(BaseModule):
             in_channels = out_channels
         return Sequential(*blocks)
 
-    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_stem_convs(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem before its max pool (timm's first feature level)."""
         if self.deep_stem:
-            return self.maxpool(self.stem(x))
-        return self.maxpool(self.relu(self.norm1(self.conv1(x))))
+            return self.stem(x)
+        return self.relu(self.norm1(self.conv1(x)))
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.forward_stem_convs(x))
 
     def forward(self, x: torch.Tensor) -> tuple:
         x = self.forward_stem(x)
