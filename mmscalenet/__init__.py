@@ -5,16 +5,16 @@ Importing the package (``custom_imports = dict(imports=['mmscalenet'])``)
 registers the backbones, the SA block and the hooks with mmengine's root
 registries, so mmdet and mmpretrain configs can name them, registers the
 ImageNet ScaleNets with mmpretrain's model index (when mmpretrain is
-imported), lets mmengine's ``--resume`` load its own checkpoints under
-torch >= 2.6, and makes mmengine refuse a truncated or corrupt local
-checkpoint with one clear message.
+imported), and makes two changes to torch and mmengine for their
+checkpoints (:mod:`mmscalenet.global_changes`: ``--resume`` under torch >=
+2.6, one-line errors on corrupt files, ``.safetensors``), which
+``MMSCALENET_GLOBAL_CHANGES=0`` turns off.
 """
 from .checkpoint_compat import allow_mmengine_checkpoints
-from .checkpoint_integrity import guard_local_checkpoint_loads
+from .global_changes import apply_global_changes
 from .version import __version__
 
-allow_mmengine_checkpoints()
-guard_local_checkpoint_loads()
+apply_global_changes()
 
 from . import engine, models  # noqa: E402,F401  (registers them)
 from .model_index import (register_model_index,  # noqa: E402,F401

@@ -5,9 +5,9 @@
 #   OMP_NUM_THREADS=1 python tools/allocation_study.py \
 #       configs/studies/fashion-mnist-gpu.py --workers 12
 #
-# (Since 2026-12-02 `tools/gpu_measurements.sh` is the speed measurements
+# (Since 2026-12-02 `tools/dev/gpu_measurements.sh` is the speed measurements
 # alone; run this protocol in its own device call.)
-# Measured on one H100 (2026-11-26, tools/gpu_measurements.sh, 245 s for
+# Measured on one H100 (2026-11-26, tools/dev/gpu_measurements.sh, 245 s for
 # the study): 12 runs at once trained at about 0.33 s per 128-image step
 # each, ~4,600 images/s in all, a quarter of the ~20,000 this protocol was
 # sized for before any GPU was seen; no run finished in the 245 s. At that

@@ -6,7 +6,7 @@ The SA block's device-dependent rewrites
 zero-padded to GPU-shaped channels and the padded build loaded from the
 published weights are each compared with the plain model, on one device:
 eval outputs, and, for the training paths, the loss and every gradient.
-``tools/check_paths.py`` runs it (the GPU script does, on the GPU); the
+``tools/dev/check_paths.py`` runs it (the GPU script does, on the GPU); the
 tests run it on the CPU.
 """
 import contextlib

@@ -9,8 +9,8 @@ check and exits 1 if any differs (the logic: mmscalenet/analysis/
 equivalence.py).
 
 Example:
-    python tools/check_paths.py --device cuda
-    python tools/check_paths.py --depth 101 --size 128
+    python tools/dev/check_paths.py --device cuda
+    python tools/dev/check_paths.py --depth 101 --size 128
 """
 import argparse
 import sys

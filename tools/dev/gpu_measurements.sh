@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# The GPU measurements of issue 19 as one prepared command: one call of at
-# most 8 minutes (two calls and the start-ups fit a session's 15 minutes of
-# device time). Every part has its own time limit; a part that runs out is
-# reported and the next one starts.
+# ScaleNet's GPU measurements as one command, in about 8 minutes: every
+# part has its own time limit; a part that runs out is reported and the
+# next one starts.
 #
-#   0. the carried wheels (.whl, made by tools/gpu_wheels.sh) installed under
-#      /tmp/site when the machine lacks mmengine (the GPU image has torch,
-#      no OpenMMLab packages and no registry);
-#   1. tools/check_paths.py: every SA path, the zero-padded deploy and the
-#      padded build give the plain model's outputs (and losses and
+#   0. the wheels in .whl (made by tools/dev/gpu_wheels.sh) installed under
+#      /tmp/site when the machine lacks mmengine (a bare GPU image with
+#      torch and no registry);
+#   1. tools/dev/check_paths.py: every SA path, the zero-padded deploy and
+#      the padded build give the plain model's outputs (and losses and
 #      gradients) on the GPU;
 #   2. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
 #      training step batch 32, fp32 (TF32) and AMP, each lever on its own
@@ -24,12 +23,12 @@
 # be appended to docs/benchmarks.md; its device line names the GPU); the
 # whole log is OUT/gpu.log.
 #
-# Usage: tools/gpu_measurements.sh OUT [--dry-run]
-#   --dry-run  on the CPU, tiny sizes and rounds: checks that every part
-#              runs (tests/test_tools.py runs it), measures nothing; its
-#              AMP best paths build depth 50 only (bf16 is slow on a CPU)
+# Usage: tools/dev/gpu_measurements.sh OUT [--dry-run]
+#   --dry-run  on the CPU at tiny sizes, one benchmark call per part kind:
+#              checks that every part runs (tests/test_tools.py runs it),
+#              measures nothing
 set -u
-OUT="${1:?usage: tools/gpu_measurements.sh OUT [--dry-run]}"
+OUT="${1:?usage: tools/dev/gpu_measurements.sh OUT [--dry-run]}"
 DRY="${2:-}"
 PY="${PYTHON:-python3}"
 mkdir -p "$OUT"
@@ -43,7 +42,7 @@ if ! "$PY" -c 'import mmengine' 2>/dev/null; then
         export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
     else
         echo "mmengine is missing and there are no wheels in .whl:" \
-            "run tools/gpu_wheels.sh here and carry .whl" >&2
+            "run tools/dev/gpu_wheels.sh here and carry .whl" >&2
         exit 1
     fi
 fi
@@ -55,7 +54,8 @@ if [ "$DRY" = "--dry-run" ]; then
           --batch 2 --rounds 1 --warmup 0)
     BIG=(--batch 2 1)
     ROUNDS=(--rounds 1 --warmup 0)
-    AMP_DEPTHS=(--depths 50)  # bf16 on the CPU is slow; fp32 builds 101
+    CHECK=(--size 64 --batch 1)
+    DEPTHS=(--depths 50)
     LIMIT_ALL=600
 else
     DEVICE=cuda
@@ -63,7 +63,8 @@ else
           --rounds 20 --warmup 5)
     BIG=(--batch 16 64 1)
     ROUNDS=(--rounds 10 --warmup 3)
-    AMP_DEPTHS=(--depths 50 101)
+    CHECK=()
+    DEPTHS=(--depths 50 101)
     LIMIT_ALL=
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv |
         tee -a "$LOG"
@@ -80,15 +81,24 @@ part() {  # part SECONDS TITLE COMMAND...: one part, its output kept
     echo "== $title: exit code $rc, $((SECONDS - start)) s" | tee -a "$LOG"
 }
 
+# The dry run runs the first part of each kind (the text before ':') and
+# names the others: it checks the script, not the benchmark's rows (which
+# tests/test_tools.py checks).
+declare -A RAN=()
 bench() {  # bench SECONDS TITLE ARGS...
-    local limit="$1" title="$2"
+    local limit="$1" title="$2" kind="${2%%:*}"
     shift 2
+    if [ "$DRY" = "--dry-run" ] && [ -n "${RAN[$kind]:-}" ]; then
+        echo "== $title: not run in the dry run" | tee -a "$LOG"
+        return
+    fi
+    RAN[$kind]=1
     part "$limit" "$title" "$PY" tools/benchmark.py --device "$DEVICE" \
         --append-to "$OUT/benchmarks-gpu.md" "$@"
 }
 
-part 30 "equal outputs on every path" "$PY" tools/check_paths.py \
-    --device "$DEVICE"
+part 30 "equal outputs on every path" "$PY" tools/dev/check_paths.py \
+    --device "$DEVICE" "${CHECK[@]}"
 
 # Sized for 480 s: 30 + 10 x 22 + 25 + 30 + 2 x 80 = 465 s at most.
 ABLATE=(--depths 50 --skip-detection --no-cuda-graphs --tf32 "${SIZE[@]}"
@@ -111,6 +121,6 @@ bench 30 "per-kernel tables" --depths 50 --skip-detection --no-cuda-graphs \
     --warmup 1
 BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --cuda-graph-train
       "${SIZE[@]}" "${BIG[@]}" "${ROUNDS[@]}")
-bench 80 "best paths " --depths 50 101 "${BEST[@]}"
-bench 80 "best paths --amp" "${AMP_DEPTHS[@]}" "${BEST[@]}" --amp
+bench 80 "best paths: fp32" "${DEPTHS[@]}" "${BEST[@]}"
+bench 80 "best paths: AMP" "${DEPTHS[@]}" "${BEST[@]}" --amp
 echo "== done" | tee -a "$LOG"

@@ -10,8 +10,8 @@ itself; the others show whether a change of threads or of instruction set
 alone changes the result, as another machine's CPU would.
 
 Example:
-    python tools/machine_variation.py
-    python tools/machine_variation.py --config CONFIG --epochs 4
+    python tools/dev/machine_variation.py
+    python tools/dev/machine_variation.py --config CONFIG --epochs 4
 """
 import argparse
 import glob
@@ -25,7 +25,7 @@ import tempfile
 
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: (name, environment) of each run; the baseline comes first and twice.
 SETTINGS = (
     ('baseline: 2 threads', dict(OMP_NUM_THREADS='2')),

@@ -1,0 +1,367 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""The benchmark's rows: ScaleNet against ResNet, per depth, over one
+:class:`BenchmarkSettings` (what ``tools/benchmark.py``'s flags say).
+
+Per depth: eval forward rows per batch size (plain, fused, each optional
+runtime path, then the best path of each family), the per-kernel tables,
+the backbones' training step at detection size, the backbones alone, the
+training step (CUDA graph, profiles, page faults, saved activations, CUDA
+peak memory) and Faster R-CNN FPN.
+"""
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import torch
+
+from ..models import ScaleNet
+from ..models.execution import forced_sa_paths
+from .models import (ModelSet, TimedModel, classifiers, detectors, fused,
+                     judged, missing_detection_ops)
+from .paths import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
+                    jit_frozen_steps, kernel_table, onnx_steps)
+from .stages import (last_conv_on_pooled_maps, stage_macs, stage_params,
+                     timed_stages)
+from .steps import (backbone_train_step, detection_step, eval_step,
+                    first_call_seconds, page_faults, saved_activation_bytes,
+                    sync, timed, train_step)
+from .tables import (allocator, print_best_paths, print_kernel_tables,
+                     print_rows, print_stage_rows, print_step_profiles)
+
+
+@dataclass
+class BenchmarkSettings:
+    """What to measure and how (``tools/benchmark.py``'s flags)."""
+    depths: Sequence[int] = (50, 101)
+    batch: Sequence[int] = (16, 1)
+    train_batch: int = 16
+    det_batch: int = 2
+    size: int = 224
+    det_size: Tuple[int, int] = (800, 1216)
+    rounds: int = 5
+    warmup: int = 1
+    device: str = 'cpu'
+    amp: bool = False
+    tf32: bool = False
+    skip_train: bool = False
+    skip_eval: bool = False
+    skip_detection: bool = False
+    channels_last: bool = False
+    onnx: bool = False
+    compile: bool = False
+    compile_mode: str = 'default'
+    compile_freezing: bool = False
+    jit: bool = False
+    cuda_graphs: bool = True
+    profile: bool = False
+    kernel_table: bool = False
+    cudnn_benchmark: bool = False
+    cuda_graph_train: bool = False
+    sa_paths: str = 'auto'
+    channel_multiple: int = 1
+
+    def check(self) -> None:
+        """Raise ``ValueError`` (one line, naming the value) for settings
+        that cannot run here."""
+        if self.channel_multiple < 1:
+            raise ValueError(f'--channel-multiple must be at least 1, got '
+                             f'{self.channel_multiple}')
+        if self.device.startswith('cuda') and not torch.cuda.is_available():
+            raise ValueError(f'--device {self.device}: no GPU is visible to '
+                             f'torch (torch.cuda.is_available() is False)')
+
+
+class Benchmark:
+    """Runs the rows of :class:`BenchmarkSettings` and prints them.
+
+    Example:
+        >>> Benchmark(BenchmarkSettings(depths=(50, ), batch=(1, ),
+        ...                             rounds=1)).run()  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: BenchmarkSettings):
+        settings.check()
+        self.s = settings
+        self.device = torch.device(settings.device)
+        self.layout = (torch.channels_last
+                       if settings.channels_last else torch.contiguous_format)
+        #: Every judged row's family, by its name (best-path rows).
+        self.families: Dict[str, str] = {}
+
+    def run(self) -> None:
+        s = self.s
+        torch.backends.cudnn.benchmark = s.cudnn_benchmark
+        if s.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        print(self.device_line())
+        paths = (contextlib.nullcontext() if s.sa_paths == 'auto' else
+                 forced_sa_paths(s.sa_paths))
+        with paths:
+            for depth in s.depths:
+                self.depth(depth)
+
+    def device_line(self) -> str:
+        s, device = self.s, self.device
+        name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
+                else f'CPU, {torch.get_num_threads()} threads')
+        tf32 = device.type == 'cuda' and torch.backends.cuda.matmul.allow_tf32
+        return (f'device: {name}; torch {torch.__version__}; '
+                f'allocator: {allocator()}; {"AMP" if s.amp else "fp32"}'
+                f'{" (TF32 matmuls)" if tf32 else ""}'
+                f'{", channels-last" if s.channels_last else ""}'
+                f'{", cudnn.benchmark" if s.cudnn_benchmark else ""}'
+                f'; SA paths {s.sa_paths}; {s.rounds} interleaved rounds '
+                f'after {s.warmup} warm-up, medians; ratios are ScaleNet / '
+                f'ResNet')
+
+    def images(self, batch: int, h: int, w: int) -> torch.Tensor:
+        return torch.randn(
+            batch, 3, h, w,
+            device=self.device).contiguous(memory_format=self.layout)
+
+    def timed_rows(self,
+                   title: str,
+                   steps: Callable[[], Dict[str, Callable]],
+                   models: ModelSet,
+                   target: str,
+                   paths: Optional[Dict[str, float]] = None,
+                   label: str = '',
+                   optional: bool = False,
+                   compiled: bool = False) -> None:
+        """Time one path of ``models`` (``steps`` builds its steps by
+        model name) and print its rows, named with ``label``, judged as
+        the models are; add them to the best-path candidates ``paths``. An
+        ``optional`` path that fails (a compiler, exporter or graph capture
+        refusing a model) is reported in one line; the plain and fused
+        paths raise. A ``compiled`` path also prints its first calls."""
+        s = self.s
+        try:
+            built = steps()
+            if compiled:
+                first = first_call_seconds(built, self.device)
+            times = timed(built, s.rounds, s.warmup, self.device)
+        except Exception as error:  # noqa: BLE001  (report, go on)
+            if not optional:
+                raise
+            reason = str(error).splitlines()[0] if str(error) else ''
+            print(f'\n{title}\n  not measured: {type(error).__name__}: '
+                  f'{reason}')
+            return
+
+        def row(name):
+            return f'{name} ({label})' if label else name
+
+        judged_names = [n for n in times if models[n].judged]
+        if compiled:
+            print_rows(f'{title}: first call (compilation)',
+                       {row(n): t for n, t in first.items()}, 's', 1)
+        print_rows(title, {row(n): t for n, t in times.items()}, 'ms', 1e3,
+                   target, [row(n) for n in judged_names])
+        if paths is not None:
+            for name in judged_names:
+                paths[row(name)] = times[name]
+                self.families[row(name)] = models[name].family
+
+    def eval_rows(self, depth: int, batch: int, models: ModelSet) -> None:
+        """Eval forward rows at one batch size: plain, fused, the
+        requested compiled or runtime paths, then the best path of each
+        family."""
+        s = self.s
+        x = self.images(batch, s.size, s.size)
+        paths: Dict[str, float] = {}
+        head = f'[{depth}] Eval forward, batch {batch}'
+
+        def steps_of(ms: ModelSet, make=None):
+            modules = {n: m.module for n, m in ms.items()}
+            return lambda: (make(modules) if make else {
+                n: eval_step(m, x, s.amp)
+                for n, m in modules.items()
+            })
+
+        self.timed_rows(f'{head}, {s.size}x{s.size}', steps_of(models),
+                        models, 'eval', paths)
+        fused_models = fused(models, s.channel_multiple)
+        if s.profile:
+            self.profiles(fused_models, x)
+        self.timed_rows(
+            f'{head}, conv-BN fused (ResNet: mmcv fuse_conv_bn; ScaleNet: '
+            f'switch_to_deploy)', steps_of(fused_models), fused_models,
+            'eval_fused', paths)
+        optional = [
+            (s.onnx, 'fused, ONNX (opset 17) in onnxruntime', 'onnxruntime',
+             lambda ms: onnx_steps(ms, x), False),
+            (s.compile, f'fused, torch.compile (mode {s.compile_mode})',
+             'torch.compile' if s.compile_mode == 'default' else
+             f'torch.compile {s.compile_mode}',
+             lambda ms: compiled_steps(ms, x, s.amp, s.compile_mode), True),
+            (s.compile_freezing, 'fused, torch.compile with inductor '
+             'freezing', 'torch.compile freezing',
+             lambda ms: compiled_steps(ms, x, s.amp, freezing=True), True),
+            (s.jit, 'fused, TorchScript (trace, freeze, '
+             'optimize_for_inference)', 'TorchScript frozen',
+             lambda ms: jit_frozen_steps(ms, x), False),
+            (self.device.type == 'cuda' and s.cuda_graphs,
+             'fused, CUDA graph', 'CUDA graph',
+             lambda ms: cuda_graph_steps(ms, x, s.amp), False),
+        ]
+        for wanted, what, label, make, compiled in optional:
+            if wanted:
+                self.timed_rows(f'{head}, {what}',
+                                steps_of(fused_models, make), fused_models,
+                                'eval_fused', paths, label, optional=True,
+                                compiled=compiled)
+        print_best_paths(
+            f'[{depth}] Best inference path of each, batch {batch} (target: '
+            f'the ScaleNet\'s best at most the ResNet\'s best)', paths,
+            self.families)
+
+    def profiles(self, models: ModelSet, x: torch.Tensor) -> None:
+        """torch.profiler's table of one eval forward of each model, the
+        time, MACs and parameters of each stage, and the last-1x1-conv
+        rewrite."""
+        s = self.s
+        modules = {n: m.module for n, m in models.items()}
+        print_step_profiles(
+            {n: eval_step(m, x, s.amp)
+             for n, m in modules.items()}, 'eval forward')
+        times = timed_stages(modules, x, s.rounds, s.warmup, self.device,
+                             s.amp)
+        print_stage_rows('Time per stage (ratio to ResNet), eval forward',
+                         {n: [t * 1e3 for t in v]
+                          for n, v in times.items()}, 'ms')
+        print_stage_rows('MACs per stage (ratio to ResNet), per image',
+                         {n: [m / 1e6 for m in stage_macs(model, x)]
+                          for n, model in modules.items()}, 'M')
+        print_stage_rows('Parameters per stage (ratio to ResNet)',
+                         {n: [p / 1e6 for p in stage_params(model)]
+                          for n, model in modules.items()}, 'M')
+        scalenet = next(m for m in modules.values()
+                        if isinstance(m.backbone, ScaleNet)).backbone
+        for i in (1, 2):
+            block = getattr(scalenet, f'layer{i}')[0]
+            # The block's map side at this input (its SA block stores the
+            # side at the reference input).
+            side = block.conv2.side * x.shape[-1] // scalenet.reference_size
+            print_rows(
+                f'Last 1x1 conv of layer{i}[0], deploy, batch {x.shape[0]}',
+                last_conv_on_pooled_maps(block, x.shape[0], side, s.rounds,
+                                         s.warmup, self.device), 'ms', 1e3)
+
+    def depth(self, depth: int) -> None:
+        s = self.s
+        torch.manual_seed(0)
+        h, w = s.det_size
+        models = classifiers(depth, s.size, s.channel_multiple)
+        for m in models.values():
+            m.module = m.module.to(self.device,
+                                   memory_format=self.layout).eval()
+        for batch in ([] if s.skip_eval else s.batch):
+            self.eval_rows(depth, batch, models)
+        if s.kernel_table:
+            x = self.images(s.batch[0], s.size, s.size)
+            print_kernel_tables(
+                kernel_table({n: eval_step(m.module, x, s.amp)
+                              for n, m in fused(models).items()},
+                             self.device),
+                f'fused eval forward, batch {s.batch[0]}', self.device)
+        if not s.skip_detection and not s.skip_train:
+            self.backbone_training_rows(depth, judged(models))
+        if not s.skip_detection:
+            print_rows(
+                f'[{depth}] Backbone alone (stem and 4 stages), eval, one '
+                f'{h}x{w} image',
+                {n: sum(t) for n, t in timed_stages(
+                    {n: m.module for n, m in models.items()},
+                    self.images(1, h, w), s.rounds, s.warmup, self.device,
+                    s.amp).items()}, 'ms', 1e3)
+        if not s.skip_train:
+            self.training_rows(depth, models)
+        del models
+        if not s.skip_detection:
+            self.detection_rows(depth)
+
+    def backbone_training_rows(self, depth: int, models: ModelSet) -> None:
+        s = self.s
+        h, w = s.det_size
+        backbones = {n: m.module.backbone for n, m in models.items()}
+        for b in backbones.values():
+            b.train()  # (mmpretrain's ResNet.train() returns None)
+        x = self.images(s.det_batch, h, w)
+        print_rows(
+            f'[{depth}] Backbone forward + backward, {s.det_batch} images '
+            f'{h}x{w} (a detector\'s per-GPU batch)',
+            timed({n: backbone_train_step(b, x, s.amp)
+                   for n, b in backbones.items()}, s.rounds, s.warmup,
+                  self.device), 'ms', 1e3, 'train')
+        for b in backbones.values():
+            b.eval()
+
+    def training_rows(self, depth: int, models: ModelSet) -> None:
+        s, device = self.s, self.device
+        x = self.images(s.train_batch, s.size, s.size)
+        y = torch.randint(0, 1000, (s.train_batch, ), device=device)
+        for m in models.values():
+            m.module.train()
+        steps = {n: train_step(m.module, x, y, s.amp)
+                 for n, m in models.items()}
+        ours = [n for n, m in models.items() if m.judged]
+        title = f'[{depth}] Training step'
+        print_rows(f'{title} (forward, backward, SGD), batch {s.train_batch}',
+                   timed(steps, s.rounds, s.warmup, device), 'ms', 1e3,
+                   'train', ours)
+        if s.cuda_graph_train and device.type == 'cuda':
+            self.timed_rows(
+                f'{title}, batch {s.train_batch}, fp32, whole step replayed '
+                f'as a CUDA graph', lambda: cuda_graph_train_steps(
+                    {n: models[n].module for n in ours}, x, y),
+                judged(models), 'train', label='CUDA graph train step',
+                optional=True)
+        if s.kernel_table:
+            print_kernel_tables(
+                kernel_table({n: steps[n] for n in ours}, device),
+                f'training step, batch {s.train_batch}', device)
+        if device.type == 'cpu':
+            print_rows(
+                f'[{depth}] Minor page faults in one training step '
+                f'(thousands)', {n: page_faults(st)
+                                 for n, st in steps.items()}, 'k', 1e-3)
+        if s.profile:
+            print_step_profiles({n: steps[n] for n in ours},
+                                f'training step, batch {s.train_batch}')
+        print_rows(
+            f'[{depth}] Activations saved for backward, batch '
+            f'{s.train_batch}',
+            {n: float(saved_activation_bytes(m.module, x))
+             for n, m in models.items()}, 'MiB', 1 / 2**20, 'memory', ours)
+        if device.type == 'cuda':
+            peaks = {}
+            for name, model in models.items():
+                step = train_step(model.module, x, y, s.amp)
+                torch.cuda.reset_peak_memory_stats(device)
+                step()
+                sync(device)
+                peaks[name] = float(torch.cuda.max_memory_allocated(device))
+            print_rows(f'[{depth}] CUDA peak memory, training step', peaks,
+                       'MiB', 1 / 2**20, 'memory', ours)
+
+    def detection_rows(self, depth: int) -> None:
+        s = self.s
+        h, w = s.det_size
+        missing = missing_detection_ops()
+        if missing:
+            print(f'\n[{depth}] Faster R-CNN FPN: not measured ({missing})')
+            return
+        x = self.images(1, h, w).contiguous()
+        dets = detectors(depth)
+        for m in dets.values():
+            m.module = m.module.to(self.device)
+        # Optional: mmcv's CPU NMS refuses autocast's bfloat16 boxes.
+        self.timed_rows(
+            f'[{depth}] Faster R-CNN FPN, eval, one {h}x{w} image',
+            lambda: {n: detection_step(m.module, x, s.amp)
+                     for n, m in dets.items()}, dets, 'detection',
+            optional=True)
+
+
+__all__ = ['Benchmark', 'BenchmarkSettings', 'TimedModel']

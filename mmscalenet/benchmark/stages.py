@@ -1,0 +1,130 @@
+# Copyright (c) mmscalenet contributors. All rights reserved.
+"""Per stage: time, MACs and parameters of the stem and the four stages of
+a classifier; and the last 1x1 conv of a block timed as it runs and
+rewritten onto the pooled maps."""
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..analysis.complexity import measure_complexity
+from ..models.sa_geometry import downsampled_size, upsample_is_nearest
+from .steps import sync, timed
+
+
+def stages(model: nn.Module) -> List[Callable]:
+    """The stem and the four stages of a classifier, as callables."""
+    net = getattr(model, 'backbone', model)
+    if hasattr(net, 'forward_stem'):  # ScaleNet
+        stem = net.forward_stem
+    elif hasattr(net, 'bn1'):  # the authors' sequence
+        stem = lambda x: net.maxpool(F.relu(net.bn1(net.conv1(x))))  # noqa
+    else:  # mmpretrain's ResNet
+        stem = lambda x: net.maxpool(net.relu(net.norm1(net.conv1(x))))  # noqa
+    return [stem] + [getattr(net, f'layer{i}') for i in range(1, 5)]
+
+
+def timed_stages(models: Dict[str, nn.Module],
+                 x: torch.Tensor,
+                 rounds: int,
+                 warmup: int,
+                 device: torch.device,
+                 amp: bool = False) -> Dict[str, List[float]]:
+    """Median seconds of the stem and of each stage, interleaved rounds."""
+    times = {name: [] for name in models}
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=amp):
+        for r in range(warmup + rounds):
+            order = list(models.items())
+            for name, model in (order[::-1] if r % 2 else order):
+                h, row = x, []
+                for stage in stages(model):
+                    sync(device)
+                    start = time.perf_counter()
+                    h = stage(h)
+                    sync(device)
+                    row.append(time.perf_counter() - start)
+                if r >= warmup:
+                    times[name].append(row)
+    return {
+        name: [statistics.median(column) for column in zip(*rows)]
+        for name, rows in times.items()
+    }
+
+
+class Call(nn.Module):
+    """A callable as a module, owning the module its layers belong to (to
+    trace a stage that is not a module itself)."""
+
+    def __init__(self, fn: Callable, owner: nn.Module):
+        super().__init__()
+        self.fn, self.owner = fn, owner
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def stage_macs(model: nn.Module, x: torch.Tensor) -> List[float]:
+    """Conv and fc MACs of the stem and of each stage, per image."""
+    macs, h = [], x[:1]
+    net = getattr(model, 'backbone', model)
+    with torch.no_grad():
+        for stage in stages(model):
+            macs.append(
+                float(measure_complexity(Call(stage, net), (h, )).macs))
+            h = stage(h)
+    return macs
+
+
+def stage_params(model: nn.Module) -> List[float]:
+    """Parameters of the stem and of each stage (the stem: the backbone's
+    parameters outside the four stages). At batch 1 on a CPU the late
+    stages read their weights for very little arithmetic, so these, not
+    the MACs, bound their time."""
+    net = getattr(model, 'backbone', model)
+    layers = [
+        sum(p.numel() for p in getattr(net, f'layer{i}').parameters())
+        for i in range(1, 5)
+    ]
+    total = sum(p.numel() for p in net.parameters())
+    return [float(total - sum(layers))] + [float(n) for n in layers]
+
+
+def last_conv_on_pooled_maps(block: nn.Module, batch: int, side: int,
+                             rounds: int, warmup: int,
+                             device: torch.device) -> Dict[str, float]:
+    """Time a deploy block's last 1x1 conv as it runs (on the concatenated,
+    upsampled scales) and rewritten: on each scale's pooled map, then
+    repeated and added (fewer MACs; nearest scales only)."""
+    sa, conv3 = block.conv2, block.conv3
+    sizes = [downsampled_size(side, sa.pool_factors[i]) for i in sa.scales]
+    assert all(upsample_is_nearest((side, side), (s, s)) for s in sizes), \
+        'nearest scales only'
+    parts = [
+        torch.rand(batch, sa.out_channels[i], s, s, device=device)
+        for i, s in zip(sa.scales, sizes)
+    ]
+    concat = torch.cat(
+        [F.interpolate(p, size=(side, side), mode='nearest') for p in parts],
+        dim=1)
+    weights = conv3.weight.split([p.shape[1] for p in parts], dim=1)
+
+    def per_scale():
+        out = F.conv2d(parts[0], weights[0], conv3.bias)
+        for part, weight in zip(parts[1:], weights[1:]):
+            z, s = F.conv2d(part, weight), part.shape[-1]
+            out.view(batch, -1, s, side // s, s, side // s).add_(
+                z[:, :, :, None, :, None])
+        return out
+
+    with torch.no_grad():
+        expected = conv3(concat)
+        assert torch.allclose(per_scale(), expected, rtol=1e-3,
+                              atol=1e-3 * expected.abs().max().item())
+        return timed(
+            {
+                'on the concatenation': lambda: conv3(concat),
+                'per scale on the pooled maps + repeat-add': per_scale
+            }, rounds, warmup, device)
