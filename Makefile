@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo study study-report
+.PHONY: setup test test-quick demo study study-report
 
 setup:
 	bash tools/setup_env.sh
@@ -16,6 +16,11 @@ test: setup
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	  exit $$rc; }
 
+# The quick tier, for use while working: every module, without the
+# end-to-end runs and the deeper variants marked slow (make test runs all).
+test-quick: setup
+	$(MAKE) test PYTEST_ARGS='-m "not slow" $(PYTEST_ARGS)'
+
 # The main job: the neuron-allocation pipeline on scikit-learn's digits.
 demo: setup
 	$(PY) tools/allocation_study.py configs/studies/digits.py --work-dir work_dirs/demo
@@ -28,4 +33,4 @@ study: setup
 	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py
 
 study-report: setup
-	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py --report --update-doc docs/study.md README.md
+	$(PY) tools/allocation_study.py configs/studies/fashion-mnist-cpu.py --report --update-doc docs/study.md

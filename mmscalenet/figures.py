@@ -2,8 +2,7 @@
 """Writing matplotlib figures: the allocation plots, the study's figures and
 the receptive-field tool share these (matplotlib is imported only here and
 only when a figure is drawn)."""
-import os
-import os.path as osp
+from .fileio import atomic_path
 
 
 def pyplot():
@@ -24,8 +23,6 @@ def save_figure(fig, path: str) -> None:
     """
     plt = pyplot()
     fig.tight_layout()
-    root, ext = osp.splitext(path)
-    tmp = f'{root}.tmp{os.getpid()}{ext}'
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)

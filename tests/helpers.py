@@ -11,6 +11,18 @@ import torch
 from mmscalenet.analysis.equivalence import randomize_norms  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: A frozen copy of the Fashion-MNIST study's results (2026-12-04): tests
+#: read this, never the live file the study keeps writing.
+STUDY_FIXTURE = osp.join(REPO, 'tests', 'fixtures',
+                         'fashion-mnist-cpu.json.gz')
+
+
+def study_results() -> dict:
+    """The frozen study results (:data:`STUDY_FIXTURE`)."""
+    import gzip
+    import json
+    with gzip.open(STUDY_FIXTURE, 'rt') as f:
+        return json.load(f)
 
 
 def run_command(args, env=None, timeout=600) -> subprocess.CompletedProcess:

@@ -97,6 +97,7 @@ def one_line(out, expected):
     assert out.stderr.strip().splitlines()[-1] == expected, out.stderr
 
 
+@pytest.mark.slow
 def test_every_tool_ends_in_one_line(checkpoints, tmp_path):
     half = str(checkpoints['half'])
     one_line(run_python('tools/test.py', SEED_CONFIG, half),

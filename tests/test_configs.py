@@ -1,8 +1,10 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Every classification config loads, builds, trains one iteration and runs
-one validation pass through tools/train.py, on tiny data written in the
-dataset's real on-disk format, with only the data root, batch size and
-iteration count overridden."""
+"""Every classification config loads, builds its model and runs one
+forward pass; one config of each family (data set, backbone type, seed
+run or not) also trains one iteration and runs one validation pass through
+tools/train.py, on tiny data written in the data set's real on-disk
+format, with only the data root, batch size and iteration count
+overridden."""
 import glob
 import os.path as osp
 import pickle
@@ -33,6 +35,32 @@ def classification_configs():
 
 
 CONFIGS = classification_configs()
+
+
+def family(config: str) -> tuple:
+    """What a Runner exercises differently: the data set (its files and
+    pipeline), the backbone type, and whether the seed hooks run."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+    seed = any(h['type'] == 'NeuronAllocationHook'
+               for h in cfg.get('custom_hooks', []))
+    return (cfg.train_dataloader.dataset.type, cfg.model.backbone.type, seed)
+
+
+def depth_of(config: str) -> int:
+    return int(re.search(r'\d+', osp.basename(config)).group())
+
+
+def one_config_per_family() -> list:
+    """The shallowest config of each family (ties: by name)."""
+    families = {}
+    for config in CONFIGS:
+        families.setdefault(family(config), []).append(config)
+    return sorted(
+        min(configs, key=lambda c: (depth_of(c), c))
+        for configs in families.values())
+
+
+RUNNER_CONFIGS = one_config_per_family()
 
 
 def write_imagenet(root):
@@ -109,7 +137,30 @@ def dataset_root(cfg, roots):
     }.get(kind)
 
 
+def test_every_family_has_a_runner_config():
+    """12 families; every config belongs to the family of one of them."""
+    assert len(RUNNER_CONFIGS) == 12
+    assert {family(c) for c in RUNNER_CONFIGS} == {family(c) for c in CONFIGS}
+    assert 'scalenet/scalenet50-seed_8xb32_in1k.py' in RUNNER_CONFIGS
+
+
 @pytest.mark.parametrize('config', CONFIGS)
+def test_config_builds_and_runs_one_forward_pass(config):
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model).eval()
+    backbone = cfg.model.backbone
+    size = backbone.get('reference_size', 64)
+    with torch.no_grad():
+        logits = model(
+            torch.rand(2, model.backbone.conv1.in_channels, size, size),
+            mode='tensor')
+    assert logits.shape == (2, cfg.model.head.num_classes)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize('config', RUNNER_CONFIGS)
 def test_config_trains_one_iteration_and_validates(config, data_roots,
                                                    tmp_path, monkeypatch):
     import train

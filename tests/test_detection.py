@@ -63,7 +63,12 @@ def test_config_names_and_paper_path():
     assert cfg.train_dataloader.batch_size == 2  # 8 GPUs x 2 = 16
 
 
-@pytest.mark.parametrize('config', DET_CONFIGS[:-1])
+# The 101-layer configs are the 50-layer ones deeper: the whole suite
+# (slow) runs them.
+@pytest.mark.parametrize('config', [
+    pytest.param(c, marks=pytest.mark.slow) if '101' in c else c
+    for c in DET_CONFIGS[:-1]
+])
 def test_config_builds_and_runs_train_and_predict(config, toy_coco):
     cfg = Config.fromfile(osp.join(REPO, config))
     scale = cfg.test_dataloader.dataset.pipeline[1].scale

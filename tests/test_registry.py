@@ -62,8 +62,13 @@ print(type(model).__module__, type(model).__name__, model.feat_dim)
 """
 
 
-@pytest.mark.parametrize('scope', ['mmdet', 'mmpretrain'])
-@pytest.mark.parametrize('model_type', ['ScaleNet', 'mmscalenet.ScaleNet'])
+@pytest.mark.parametrize('model_type, scope', [
+    ('ScaleNet', 'mmdet'),  # the quick tier: one fresh process
+    pytest.param('ScaleNet', 'mmpretrain', marks=pytest.mark.slow),
+    pytest.param('mmscalenet.ScaleNet', 'mmdet', marks=pytest.mark.slow),
+    pytest.param('mmscalenet.ScaleNet', 'mmpretrain',
+                 marks=pytest.mark.slow),
+])
 def test_custom_imports_in_a_fresh_process(tmp_path, scope, model_type):
     config = tmp_path / 'cfg.py'
     config.write_text(CONFIG.format(scope=scope, model_type=model_type))

@@ -18,7 +18,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 @pytest.mark.parametrize('config, gmacs, mparams', [
     ('scalenet50.py', '3.818', '31.48'),
-    ('scalenet50-light.py', '2.861', '23.63'),
+    pytest.param('scalenet50-light.py', '2.861', '23.63',
+                 marks=pytest.mark.slow),
 ])
 def test_get_flops_reports_the_reference_numbers(config, gmacs, mparams):
     text = run_tool('tools/get_flops.py',
@@ -184,6 +185,7 @@ def test_out_is_a_folder_of_label_maps_for_mmseg(tmp_path):
                                       output_dir='preds', keep_results=True)
 
 
+@pytest.mark.slow
 def test_tools_refuse_bad_input_in_one_line(tmp_path):
     config = osp.join('configs', 'demo', 'resnet38_1xb64_digits.py')
     for args, message in [
@@ -276,6 +278,7 @@ def test_check_paths_tool(tmp_path):
                                       'CUDA device')
 
 
+@pytest.mark.slow
 def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
     """tools/dev/gpu_measurements.sh --dry-run: on the CPU at tiny sizes,
     the path check and the first benchmark part of each kind run, the

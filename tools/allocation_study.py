@@ -32,10 +32,9 @@ Example:
         --work-dir work_dirs/demo
     python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py
     python tools/allocation_study.py configs/studies/fashion-mnist-cpu.py \
-        --report --update-doc docs/study.md README.md
+        --report --update-doc docs/study.md
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -43,9 +42,8 @@ import mmscalenet  # noqa: F401
 from mmscalenet.datasets.fashion_mnist import (HOW_TO_GET,
                                                FashionMNISTError, is_prepared)
 from mmscalenet.study import (AllocationStudy, ProtocolError,
-                              StudyLockedError, StudyProtocol,
-                              equal_macs_summary, plot_study, read_results,
-                              report)
+                              StudyLockedError, StudyProtocol, plot_study,
+                              read_results, report, update_markdown)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -84,7 +82,7 @@ def parse_args():
         'all the tables between the lines <!-- study-report:begin --> and '
         '<!-- study-report:end --> (docs/study.md), the equal-MACs tables '
         '(data-driven - even) between <!-- study-answer:begin --> and '
-        '<!-- study-answer:end --> (README.md)')
+        '<!-- study-answer:end --> (both in docs/study.md)')
     overrides = parser.add_argument_group(
         'overrides (smoke runs; they make a protocol of their own)')
     overrides.add_argument(
@@ -161,48 +159,6 @@ def load_protocol(args) -> tuple:
     return protocol, changed
 
 
-#: The sections --update-doc writes: marker name -> what goes between
-#: ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``.
-SECTIONS = {'study-report': report, 'study-answer': equal_macs_summary}
-
-
-def update_markdown(paths: list, results: dict) -> None:
-    """Write each section a file of ``paths`` marks (headings one level
-    down); every file is checked before any is written, and each is
-    replaced atomically."""
-    updated = {}
-    for path in paths:
-        with open(path) as f:
-            text = f.read()
-        marked = 0
-        for name, render in SECTIONS.items():
-            begin, end = f'<!-- {name}:begin -->', f'<!-- {name}:end -->'
-            counts = text.count(begin), text.count(end)
-            if counts == (0, 0):
-                continue
-            if counts != (1, 1) or text.index(begin) > text.index(end):
-                raise ValueError(f'{path} needs one {begin} line and one '
-                                 f'{end} line after it, found {counts[0]} '
-                                 f'and {counts[1]}')
-            head, rest = text.split(begin)
-            _, tail = rest.split(end)
-            body = render(results).replace('\n### ', '\n#### ').strip()
-            text = f'{head}{begin}\n{body}\n{end}{tail}'
-            marked += 1
-        if not marked:
-            raise ValueError(
-                f'{path} needs one <!-- study-report:begin --> line and one '
-                f'<!-- study-report:end --> line (or the same for '
-                f'study-answer) to write the tables between')
-        updated[path] = text
-    for path, text in updated.items():
-        tmp = f'{path}.tmp'
-        with open(tmp, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
-        print(f'Updated {path}')
-
-
 def main():
     args = parse_args()
     protocol, changed = load_protocol(args)
@@ -238,6 +194,8 @@ def main():
     print(tables)
     if args.update_doc:
         update_markdown(args.update_doc, results)
+        for path in args.update_doc:
+            print(f'Updated {path}')
     plots = plot_study(results, args.plots_dir or osp.dirname(
         osp.abspath(results_path)), protocol.name)
     print('Figures: ' + ', '.join(plots.values()))

@@ -11,6 +11,7 @@ from typing import Dict, Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..fileio import atomic_path
 from ..models.channel_spec import ChannelSpec
 from .plot import plot_allocation
 
@@ -124,9 +125,8 @@ def write_allocation(spec: ChannelSpec,
     elif seed_cfg is not None:
         cfg = retrain_config(seed_cfg, paths['spec'])
         paths['config'] = free_path(osp.join(out_dir, f'retrain_{stem}.py'))
-        tmp = f'{paths["config"]}.tmp{os.getpid()}.py'
-        cfg.dump(tmp)
-        os.replace(tmp, paths['config'])
+        with atomic_path(paths['config']) as tmp:
+            cfg.dump(tmp)
     if plot and importlib.util.find_spec('matplotlib') is None:
         print_log(
             'matplotlib is not installed: no allocation plot is drawn (pip '

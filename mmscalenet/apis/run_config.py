@@ -84,10 +84,33 @@ def prepare_train_cfg(cfg: Config,
         cfg.resume = True
         cfg.load_from = resume
     if no_validate:
-        cfg.val_cfg = None
-        cfg.val_dataloader = None
-        cfg.val_evaluator = None
+        drop_validation(cfg)
     return cfg
+
+
+def drop_validation(cfg: Config) -> Config:
+    """No validation during training (``--no-validate``): the val loop,
+    its data and evaluator and the train loop's interval go; returns
+    ``cfg``."""
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.train_cfg.pop('val_interval', None)
+    return cfg
+
+
+def shorten_schedule(cfg: Config, epochs: int) -> Config:
+    """Train ``cfg`` for ``epochs`` epochs, its cosine schedule over them
+    (``param_scheduler`` a dict with ``T_max`` and ``end``: the study's
+    and the demo's configs), without validation; returns ``cfg``.
+
+    Example:
+        >>> cfg = Config.fromfile(  # doctest: +SKIP
+        ...     'configs/demo/scalenet38-seed_1xb64_digits.py')
+        >>> shorten_schedule(cfg, 2).train_cfg.max_epochs  # doctest: +SKIP
+        2
+    """
+    cfg.train_cfg.max_epochs = epochs
+    cfg.param_scheduler.T_max = cfg.param_scheduler.end = epochs
+    return drop_validation(cfg)
 
 
 def prepare_test_cfg(cfg: Config,

@@ -33,6 +33,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
+from ..fileio import atomic_path, write_atomically
+
 #: The shape classes, in label order (COCO category ids and segmentation
 #: labels start at 1; segmentation label 0 is the background).
 CLASSES = ('square', 'circle', 'triangle')
@@ -87,11 +89,9 @@ def pixel_polygon(polygon: np.ndarray) -> np.ndarray:
 def write_image(path: str, img: np.ndarray, *params) -> None:
     """``cv2.imwrite`` through a temporary name and a rename."""
     os.makedirs(osp.dirname(path), exist_ok=True)
-    root, ext = osp.splitext(path)
-    tmp = f'{root}.tmp{os.getpid()}{ext}'
-    if not cv2.imwrite(tmp, img, list(params)):
-        raise OSError(f'could not write {path}')
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(tmp, img, list(params)):
+            raise OSError(f'could not write {path}')
 
 
 def check_sizes(train: int, val: int, size: int) -> None:
@@ -146,10 +146,7 @@ def write_coco_split(out_dir: str, split: str, count: int, size: int,
     ann_dir = osp.join(out_dir, 'annotations')
     os.makedirs(ann_dir, exist_ok=True)
     path = osp.join(ann_dir, f'instances_{split}2017.json')
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(coco, f)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(coco))
     return path
 
 

@@ -2,10 +2,10 @@
 """Channel specs: how many output channels each scale of each SA block has."""
 import json
 import numbers
-import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
+from ..fileio import write_atomically
 from .sa_geometry import block_budget, block_neuron_costs
 
 STRUCTURE_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'structures')
@@ -248,7 +248,5 @@ class ChannelSpec:
         row per line."""
         rows = ',\n  '.join(json.dumps(row) for row in self.rows())
         meta = json.dumps(self.meta, indent=1).replace('\n', '\n ')
-        tmp = f'{path}.tmp{os.getpid()}'
-        with open(tmp, 'w') as f:
-            f.write(f'{{\n "rows": [\n  {rows}\n ],\n "meta": {meta}\n}}\n')
-        os.replace(tmp, path)
+        write_atomically(
+            path, f'{{\n "rows": [\n  {rows}\n ],\n "meta": {meta}\n}}\n')

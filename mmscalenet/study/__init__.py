@@ -7,11 +7,11 @@ from .pipeline import (AllocationStudy, StudyLockedError, read_results,
 from .plots import plot_study
 from .protocol import (ALL_KINDS, RUN_KINDS, SECOND_ROUND_KINDS,
                        ProtocolError, StudyProtocol)
-from .report import equal_macs_summary, report
+from .report import equal_macs_summary, report, update_markdown
 
 __all__ = [
     'ALL_KINDS', 'AllocationStudy', 'MatchedEven', 'ProtocolError',
     'RUN_KINDS', 'SECOND_ROUND_KINDS', 'StudyLockedError', 'StudyProtocol',
     'equal_macs_summary', 'even_at_macs', 'plot_study', 'read_results',
-    'report', 'select_lambda'
+    'report', 'select_lambda', 'update_markdown'
 ]

@@ -5,14 +5,18 @@ Every number the documentation gives about a study comes out of :func:`report`
 (``tools/allocation_study.py CONFIG --report``): per-model top-1 over seeds,
 how far each data-driven allocation moved from the even one, how many kept
 neurons had a |gamma| at or near zero, the seed nets' gamma statistics, and
-the paired per-seed differences the study is about.
+the paired per-seed differences the study is about; :func:`update_markdown`
+writes them between a page's markers (``--update-doc``).
 """
 import statistics
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ..allocation.diagnostics import (NEAR_ZERO, diagnose_allocation,
                                       proportions)
-from .protocol import ALL_KINDS, MODEL_OF_KIND, SECOND_ROUND_KINDS, SEED_OF
+from ..fileio import write_atomically
+from .stats import mean_interval, mean_std, pooled_std, t_975
+from .protocol import ALL_KINDS, SECOND_ROUND_KINDS, SEED_OF
+from .records import even_nets_of
 
 #: The paired comparisons: (name, kind a, kind b); each is a - b per seed.
 PAIRS = (
@@ -53,13 +57,6 @@ MACHINE_NOTE = ('(m): the two runs were trained on different kinds of '
                 'its own kind of machine, not across kinds.')
 
 
-#: Two-sided 95% quantiles of Student's t by degrees of freedom (n - 1 for
-#: n paired seeds); past 30 the normal 1.960 (under 5% narrower than t).
-T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
-         2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
-         2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052,
-         2.048, 2.045, 2.042)
-
 #: The seed nets whose allocations the report describes.
 SEED_KINDS = ('seed', 'seed-long', 'seed-l1', 'seed-l1-ranked')
 
@@ -72,29 +69,6 @@ def runs_by_kind(results: dict) -> Dict[str, Dict[int, dict]]:
             continue
         table.setdefault(record['kind'], {})[record['seed']] = record
     return table
-
-
-def mean_std(values: Sequence[float]) -> Tuple[float, Optional[float]]:
-    """Mean and sample standard deviation (None for one value)."""
-    values = list(values)
-    std = statistics.stdev(values) if len(values) > 1 else None
-    return statistics.fmean(values), std
-
-
-def mean_interval(values: Sequence[float]) -> Optional[Tuple[float, float]]:
-    """The 95% confidence interval of the mean of paired differences
-    (Student's t; None for one value).
-
-    Example:
-        >>> [round(x, 2) for x in mean_interval([1.0, 0.0, 2.0])]
-        [-1.48, 3.48]
-    """
-    mean, std = mean_std(values)
-    if std is None:
-        return None
-    n = len(values)
-    half = (T_975[n - 2] if n - 1 <= len(T_975) else 1.960) * std / n**0.5
-    return mean - half, mean + half
 
 
 def _pm(values: Sequence[float], digits: int = 2) -> str:
@@ -221,13 +195,14 @@ NEARBY_HEADING = ('Data-driven minus the mean of its seed\'s even nets near '
 
 
 def distinct_even_nets(results: dict) -> Dict[int, List[dict]]:
-    """Per seed, one record per even net that differs in its structure or
-    in its kind of machine (a reused even net is the same run twice)."""
+    """Per seed, one record per even net (:func:`.records.even_nets_of`)
+    that differs in its structure or in its kind of machine (a reused even
+    net is the same run twice)."""
     nets: Dict[int, Dict[tuple, dict]] = {}
-    for kind, runs in runs_by_kind(results).items():
-        if MODEL_OF_KIND.get(kind) != 'even':
-            continue
-        for seed, record in runs.items():
+    seeds = sorted({r['seed'] for r in results['runs'].values()
+                    if not r.get('evaluated_on')})
+    for seed in seeds:
+        for record in even_nets_of(results, seed).values():
             rows = record.get('spec', {}).get('rows') or []
             nets.setdefault(seed, {}).setdefault(
                 (tuple(map(tuple, rows)), machine_kind(record)), record)
@@ -264,13 +239,9 @@ def even_noise_line(results: dict) -> List[str]:
     groups = [[r['top1'] for r in group] for _, group in even_groups(results)]
     if not groups:
         return []
-    squares = sum((x - statistics.fmean(top1))**2
-                  for top1 in groups for x in top1)
-    dof = sum(len(top1) - 1 for top1 in groups)
-    pooled = (squares / dof)**0.5
+    pooled, dof = pooled_std(groups)
     seeds = len({r['seed'] for r in results['runs'].values()})
-    t = T_975[dof - 1] if dof <= len(T_975) else 1.960
-    half = t * pooled * 2**0.5 / seeds**0.5
+    half = t_975(dof) * pooled * 2**0.5 / seeds**0.5
     return [
         f'Pooled within-seed std of an even net\'s top-1: {pooled:.2f} '
         f'points (degrees of freedom: {dof}). Two nets of one seed and '
@@ -554,3 +525,50 @@ def report(results: dict) -> str:
         ]
     parts += selection_lines(results)
     return '\n'.join(parts).rstrip() + '\n'
+
+
+#: The sections --update-doc writes: marker name -> what goes between
+#: ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``.
+SECTIONS = {'study-report': report, 'study-answer': equal_macs_summary}
+
+
+def update_markdown(paths: Sequence[str], results: dict) -> None:
+    """Write each section a file of ``paths`` marks (headings one level
+    down); every file is checked before any is written, and each is
+    replaced atomically.
+
+    Raises:
+        ValueError: a file marks no section, or a section's markers are
+            not one begin line and one end line after it (nothing is
+            written then).
+
+    Example:
+        >>> update_markdown(['docs/study.md'], results)  # doctest: +SKIP
+    """
+    updated = {}
+    for path in paths:
+        with open(path) as f:
+            text = f.read()
+        marked = 0
+        for name, render in SECTIONS.items():
+            begin, end = f'<!-- {name}:begin -->', f'<!-- {name}:end -->'
+            counts = text.count(begin), text.count(end)
+            if counts == (0, 0):
+                continue
+            if counts != (1, 1) or text.index(begin) > text.index(end):
+                raise ValueError(f'{path} needs one {begin} line and one '
+                                 f'{end} line after it, found {counts[0]} '
+                                 f'and {counts[1]}')
+            head, rest = text.split(begin)
+            _, tail = rest.split(end)
+            body = render(results).replace('\n### ', '\n#### ').strip()
+            text = f'{head}{begin}\n{body}\n{end}{tail}'
+            marked += 1
+        if not marked:
+            raise ValueError(
+                f'{path} needs one <!-- study-report:begin --> line and one '
+                f'<!-- study-report:end --> line (or the same for '
+                f'study-answer) to write the tables between')
+        updated[path] = text
+    for path, text in updated.items():
+        write_atomically(path, text)

@@ -1,17 +1,13 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """The allocation's diagnostics and its hardware-aware channel divisor, on
 the committed study's seed nets (real gammas) and on hand-built rankings."""
-import json
-import os.path as osp
-
 import pytest
+from helpers import study_results
 
 from mmscalenet.allocation import (AllocationError, allocate_block,
                                    allocate_neurons, diagnose_allocation,
                                    even_allocation)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STUDY = osp.join(REPO, 'docs', 'studies', 'fashion-mnist-cpu.json')
 #: The study's CIFAR ScaleNet-38: 4 blocks per stage, widths 16/32/64 at
 #: sides 32/16/8, pooling 1/2/4.
 LAYOUT = dict(
@@ -21,8 +17,7 @@ LAYOUT = dict(
 
 
 def study_seed_nets(kind):
-    with open(STUDY) as f:
-        runs = json.load(f)['runs']
+    runs = study_results()['runs']
     return [r for k, r in sorted(runs.items())
             if r['kind'] == kind and not r.get('evaluated_on')]
 

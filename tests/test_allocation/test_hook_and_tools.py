@@ -188,20 +188,15 @@ def test_plot_tool_names_a_bad_spec(tmp_path):
     assert not (tmp_path / 'x.png').exists()
 
 
-DIST_SCRIPT = """
-import json, os, sys
+RANK_HOOKS = """
+import json, os
 import torch
-from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.hooks import Hook
-from mmengine.runner import Runner
-import mmscalenet
+from mmengine.registry import HOOKS
 from mmscalenet.allocation import find_scalenet
-from mmscalenet.apis import finish_distributed, init_cpu_distributed
-from mmscalenet.engine import NeuronAllocationHook
-from mmscalenet.errors import ConfigError
 
 
+@HOOKS.register_module()
 class ScrambleGammasOnRank1(Hook):
     # Runs before the allocation hook (LOW): if rank 1 allocated from its
     # own model, its result would differ from rank 0's.
@@ -215,48 +210,64 @@ class ScrambleGammasOnRank1(Hook):
                     m.weight.data = torch.rand(m.weight.shape, generator=g)
 
 
-cfg = Config.fromfile(sys.argv[1])
-cfg.launcher = 'pytorch'
-init_cpu_distributed(cfg, 'pytorch')
-runner = Runner.from_cfg(cfg)
-runner.register_hook(ScrambleGammasOnRank1())
-runner.train()
-hook = [h for h in runner.hooks if isinstance(h, NeuronAllocationHook)][0]
-rank = os.environ['RANK']
-with open(os.path.join(cfg.work_dir, f'rank{rank}.json'), 'w') as f:
-    json.dump(hook.result.spec.rows(), f)
-finish_distributed()
+@HOOKS.register_module()
+class DumpEachRanksAllocation(Hook):
+    # After the allocation hook: what each rank holds as the result.
+    priority = 'LOWEST'
+
+    def after_train(self, runner):
+        hook = next(h for h in runner.hooks
+                    if type(h).__name__ == 'NeuronAllocationHook')
+        path = os.path.join(runner.work_dir, f"rank{os.environ['RANK']}.json")
+        with open(path, 'w') as f:
+            json.dump(hook.result.spec.rows(), f)
 """
 
 
 @pytest.mark.slow
-def test_two_process_gloo_run_agrees(tmp_path):
-    cfg = small_seed_cfg(tmp_path / 'work')
+def test_dist_train_script_on_cpu_agrees_on_rank_0s_allocation(tmp_path):
+    """``tools/dist_train.sh CONFIG 2`` as a user runs it, on a machine
+    without CUDA: gloo, two ranks, both holding rank 0's allocation (rank
+    1's gammas are scrambled before it), the hook's files written once by
+    rank 0, and a clean exit of both ranks (the process group shut down).
+    """
+    (tmp_path / 'rank_hooks.py').write_text(RANK_HOOKS)
+    work = tmp_path / 'work'
+    cfg = small_seed_cfg(work)
+    cfg.custom_imports.imports = [*cfg.custom_imports.imports, 'rank_hooks']
+    cfg.custom_hooks += [
+        dict(type='ScrambleGammasOnRank1'),
+        dict(type='DumpEachRanksAllocation')
+    ]
     config = tmp_path / 'seed_dist.py'
     cfg.dump(str(config))
-    script = tmp_path / 'train_dist.py'
-    script.write_text(DIST_SCRIPT)
-    out = run_command([
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        f'--master_port={free_port()}',
-        str(script),
-        str(config)
-    ],
-                      env=dict(OMP_NUM_THREADS='1'))
+    out = run_command(['bash', 'tools/dist_train.sh',
+                       str(config), '2'],
+                      env=dict(
+                          OMP_NUM_THREADS='1',
+                          PORT=str(free_port()),
+                          PYTHONPATH=str(tmp_path),
+                          PATH=osp.dirname(sys.executable) + os.pathsep +
+                          os.environ['PATH']))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    work = tmp_path / 'work'
+    # The config asks for nccl; each rank says it fell back to gloo.
+    assert out.stdout.count('no CUDA device: using the gloo backend') == 2
     rank0 = json.loads((work / 'rank0.json').read_text())
     rank1 = json.loads((work / 'rank1.json').read_text())
     assert rank0 == rank1
     assert ChannelSpec.load(str(work / 'allocated_spec.json')).rows() == rank0
     # One rank wrote, once.
+    assert (work / 'epoch_1.pth').is_file()
     assert not (work / 'allocated_spec_1.json').exists()
     # The agreed result is rank 0's: the offline allocation of the saved
     # checkpoint (rank 0's weights) gives it, rank 1's scrambled gammas
     # would not.
-    single = run_python('tools/allocate.py', str(config),
-                        str(work / 'epoch_1.pth'), '--out',
-                        str(tmp_path / 'single'))
+    single = run_command([
+        sys.executable, 'tools/allocate.py',
+        str(config),
+        str(work / 'epoch_1.pth'), '--out',
+        str(tmp_path / 'single')
+    ], env=dict(PYTHONPATH=str(tmp_path)))
     assert single.returncode == 0, single.stderr[-2000:]
     assert ChannelSpec.load(str(tmp_path / 'single' /
                                 'allocated_spec.json')).rows() == rank0
@@ -314,30 +325,6 @@ def test_a_failure_on_rank_0_ends_every_rank_with_its_reason(tmp_path):
     assert messages[0] == messages[1]
     assert messages[0].startswith('neuron allocation failed on rank 0: '
                                   'NotADirectoryError')
-
-
-@pytest.mark.slow
-def test_dist_train_script_on_cpu(tmp_path):
-    """``tools/dist_train.sh CONFIG 2`` as a user runs it, on a machine
-    without CUDA: gloo, two ranks, the hook's files written once, and a
-    clean exit of both ranks (the process group is shut down)."""
-    work = tmp_path / 'work'
-    config = tmp_path / 'seed_dist.py'
-    small_seed_cfg(work).dump(str(config))
-    out = run_command(['bash', 'tools/dist_train.sh',
-                       str(config), '2'],
-                      env=dict(
-                          OMP_NUM_THREADS='1',
-                          PORT=str(free_port()),
-                          PATH=osp.dirname(sys.executable) + os.pathsep +
-                          os.environ['PATH']))
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    # The config asks for nccl; each rank says it fell back to gloo.
-    assert out.stdout.count('no CUDA device: using the gloo backend') == 2
-    spec = ChannelSpec.load(str(work / 'allocated_spec.json'))
-    assert len(spec.rows()) > 0
-    assert (work / 'epoch_1.pth').is_file()
-    assert not (work / 'allocated_spec_1.json').exists()
 
 
 def test_hook_with_a_model_built_in_code(tmp_path):

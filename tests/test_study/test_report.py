@@ -7,9 +7,11 @@ import pytest
 from helpers import run_python
 
 from mmscalenet.allocation import diagnose_allocation, moved_share
-from mmscalenet.study import equal_macs_summary, report, select_lambda
-from mmscalenet.study.report import (T_975, even_spread_table, mean_interval,
-                                     nearby_even_table, stage_of_blocks)
+from mmscalenet.study import (equal_macs_summary, report, select_lambda,
+                              update_markdown)
+from mmscalenet.study.report import (even_spread_table, nearby_even_table,
+                                     stage_of_blocks)
+from mmscalenet.study.stats import T_975, mean_interval, pooled_std
 
 EVEN_ROWS = [[2, 2, 2, 8], [2, 2, 2, 8], [4, 4, 4, 4]]
 TOP1 = {  # kind: top-1 of seeds 0, 1, 2
@@ -103,6 +105,9 @@ def test_interval_of_the_mean_is_students_t():
                                  scale=stats.sem(diffs))
     assert mean_interval(diffs) == pytest.approx((low, high), abs=1e-3)
     assert mean_interval([0.7]) is None
+    # Pooled: (1 + 1 + 1 + 1 + 4) / (1 + 2) for groups of means 2 and 3.
+    std, dof = pooled_std([[1.0, 3.0], [2.0, 2.0, 5.0]])
+    assert dof == 3 and std == pytest.approx((8 / 3)**0.5)
 
 
 def add_runs_of_this_machine(results, top1_by_kind):
@@ -273,47 +278,84 @@ def test_tool_reports_and_draws_without_training(tmp_path):
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', figure
 
 
-def test_tool_writes_the_tables_into_a_doc_page(tmp_path):
-    path = tmp_path / 'results.json'
-    path.write_text(json.dumps(hand_made_results()))
-    page, readme = tmp_path / 'study.md', tmp_path / 'README.md'
+def test_update_markdown_writes_the_marked_sections(tmp_path):
+    """In process: each page gets the sections it marks, headings one level
+    down, the text around them kept."""
+    results = hand_made_results()
+    page, answer = tmp_path / 'study.md', tmp_path / 'answer.md'
     page.write_text('# x\n<!-- study-report:begin -->\nold\n'
                     '<!-- study-report:end -->\nafter\n')
-    readme.write_text('# r\n<!-- study-answer:begin -->\nold\n'
+    answer.write_text('# r\n<!-- study-answer:begin -->\nold\n'
                       '<!-- study-answer:end -->\nafter\n')
-    out = run_python('tools/allocation_study.py',
-                     'configs/studies/digits.py', '--results', str(path),
-                     '--report', '--update-doc', str(page), str(readme))
-    assert out.returncode == 0, out.stderr[-3000:]
+    update_markdown([str(page), str(answer)], results)
     text = page.read_text()
+    assert text == ('# x\n<!-- study-report:begin -->\n' + report(
+        results).replace('\n### ', '\n#### ').strip() +
+                    '\n<!-- study-report:end -->\nafter\n')
     assert text.startswith('# x\n<!-- study-report:begin -->\nStudy '
                            'hand-made: 21 of 21 runs finished.')
     assert '\n#### Paired differences' in text and 'old' not in text
-    assert text.endswith('<!-- study-report:end -->\nafter\n')
-    # The README's section holds the equal-MACs tables (the hand-made
+    # The answer's section holds the equal-MACs tables (the hand-made
     # results have no equal-MACs runs: the one against the seed's even nets
     # near its MACs, from the first round), no more.
-    answer = readme.read_text()
-    assert answer.startswith('# r\n<!-- study-answer:begin -->\n'
-                             '| difference (top-1 points) | seed 0 |')
-    assert 'Top-1 on the test set' not in answer and 'old' not in answer
+    text = answer.read_text()
+    assert text == ('# r\n<!-- study-answer:begin -->\n' +
+                    equal_macs_summary(results).strip() +
+                    '\n<!-- study-answer:end -->\nafter\n')
+    assert text.startswith('# r\n<!-- study-answer:begin -->\n'
+                           '| difference (top-1 points) | seed 0 |')
+    assert 'Top-1 on the test set' not in text
     assert '| ScaleNet data-driven (plain seed) - its even nets | +1.00 (1)' \
-        in answer and answer.endswith('<!-- study-answer:end -->\nafter\n')
-    # One file without markers, or with a begin and no end: nothing is
-    # written, not even to the good file named before it.
-    page.write_text('# x\n<!-- study-report:begin -->\nold\n'
-                    '<!-- study-report:end -->\n')
-    for broken in ('no markers\n', '<!-- study-answer:begin -->\nx\n'):
-        bad = tmp_path / 'bad.md'
-        bad.write_text(broken)
-        # The old flag name still works.
-        out = run_python('tools/allocation_study.py',
-                         'configs/studies/digits.py', '--results', str(path),
-                         '--report', '--update-readme', str(page), str(bad))
-        assert out.returncode != 0 and 'Traceback' not in out.stderr
-        assert f'{bad} needs one <!-- study-' in out.stderr
-        assert bad.read_text() == broken
-        assert page.read_text().count('old') == 1
+        in text
+
+
+@pytest.mark.parametrize('broken,message', [
+    ('no markers\n', 'needs one <!-- study-report:begin --> line and one '
+     '<!-- study-report:end --> line (or the same for study-answer) to '
+     'write the tables between'),
+    ('<!-- study-answer:begin -->\nx\n', 'needs one <!-- study-answer:begin '
+     '--> line and one <!-- study-answer:end --> line after it, found 1 '
+     'and 0'),
+    ('<!-- study-report:end -->\n<!-- study-report:begin -->\n',
+     'needs one <!-- study-report:begin --> line and one <!-- '
+     'study-report:end --> line after it, found 1 and 1'),
+])
+def test_update_markdown_writes_nothing_if_a_page_is_broken(
+        tmp_path, broken, message):
+    """A page without markers, or with broken ones: nothing is written,
+    not even to the good page named before it."""
+    page, bad = tmp_path / 'study.md', tmp_path / 'bad.md'
+    good = '# x\n<!-- study-report:begin -->\nold\n<!-- study-report:end -->\n'
+    page.write_text(good)
+    bad.write_text(broken)
+    with pytest.raises(ValueError) as error:
+        update_markdown([str(page), str(bad)], hand_made_results())
+    assert str(error.value) == f'{bad} {message}'
+    assert page.read_text() == good and bad.read_text() == broken
+
+
+def test_tool_updates_the_page_and_refuses_a_broken_one(tmp_path):
+    """The command line: --update-doc (and its old name --update-readme)
+    writes a page; a broken page ends in one line, nothing written."""
+    path = tmp_path / 'results.json'
+    path.write_text(json.dumps(hand_made_results()))
+    page, bad = tmp_path / 'study.md', tmp_path / 'bad.md'
+    page.write_text('<!-- study-report:begin -->\n<!-- study-report:end -->\n')
+    bad.write_text('no markers\n')
+    out = run_python('tools/allocation_study.py',
+                     'configs/studies/digits.py', '--results', str(path),
+                     '--report', '--update-readme', str(page), str(bad))
+    assert out.returncode != 0 and 'Traceback' not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(
+        f'error: {bad} needs one <!-- study-')
+    assert page.read_text().count('Study hand-made') == 0
+    bad.unlink()
+    out = run_python('tools/allocation_study.py',
+                     'configs/studies/digits.py', '--results', str(path),
+                     '--report', '--update-doc', str(page))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f'Updated {page}' in out.stdout
+    assert page.read_text().count('Study hand-made') == 1
 
 
 def test_tool_errors_are_one_line(tmp_path):

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from helpers import REPO, run_python
+from helpers import REPO, run_python, study_results
 
 from mmscalenet.study import StudyProtocol
 from mmscalenet.study.matching import even_at_macs, search_even_ratio
@@ -35,6 +35,7 @@ EVEN_CFG = dict(
     head=dict(type='LinearClsHead', num_classes=10, in_channels=256))
 
 
+@pytest.mark.slow
 def test_even_at_macs_matches_within_the_tolerance():
     matches = {
         target: even_at_macs(EVEN_CFG, target, 0.01, 32)
@@ -83,8 +84,7 @@ def test_a_first_round_file_takes_the_second_round(tmp_path):
     round added adopts them (no run is lost or retrained), and the plan
     is the first round's runs, then the second's by phase."""
     results = tmp_path / 'results.json'
-    committed = json.loads(
-        open(f'{REPO}/docs/studies/fashion-mnist-cpu.json').read())
+    committed = study_results()
     first = dict(committed, protocol=dict(committed['protocol']))
     first['protocol'].pop('second_round', None)
     first['protocol'].pop('channel_divisor', None)
@@ -139,8 +139,7 @@ def test_a_worker_reuses_an_even_net_the_seed_already_has(
     the seed's even nets, so a net the seed already has is reused, not
     trained again: seed 2's even net at its long seed's net's MACs is the
     one at its plain seed's net's (the committed results)."""
-    committed = json.loads(
-        open(f'{REPO}/docs/studies/fashion-mnist-cpu.json').read())
+    committed = study_results()
     key = 'seed2/even-matched-long'
     trained = committed['runs'].pop(key)
     results = tmp_path / 'results.json'

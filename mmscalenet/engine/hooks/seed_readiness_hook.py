@@ -1,7 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Is the seed net ready to allocate? Its |gamma| ranking, epoch by epoch."""
 import json
-import os
 import os.path as osp
 import statistics
 from typing import List, Optional
@@ -13,6 +12,7 @@ from mmengine.hooks import Hook
 from ...allocation import (allocate_neurons, diagnose_model_allocation,
                            find_scalenet, sa_layout, seed_importance)
 from ...allocation.diagnostics import NEAR_ZERO
+from ...fileio import write_atomically
 from ...registry import register_hook
 from .run_checks import check_seed_run
 
@@ -131,11 +131,8 @@ class SeedReadinessHook(Hook):
             + record['summary']
             + (f'; {record["warning"]}' if record['warning'] else ''))
         if is_main_process():
-            path = osp.join(runner.work_dir, self.file_name)
-            tmp = f'{path}.tmp{os.getpid()}'
-            with open(tmp, 'w') as f:
-                json.dump(self.history, f, indent=1)
-            os.replace(tmp, path)
+            write_atomically(osp.join(runner.work_dir, self.file_name),
+                             json.dumps(self.history, indent=1))
 
     def measure(self, model, epoch: int) -> dict:
         """The record of one epoch (see the class docstring)."""
