@@ -93,7 +93,8 @@ def drop_validation(cfg: Config) -> Config:
     its data and evaluator and the train loop's interval go; returns
     ``cfg``."""
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-    cfg.train_cfg.pop('val_interval', None)
+    if cfg.get('train_cfg'):
+        cfg.train_cfg.pop('val_interval', None)
     return cfg
 
 

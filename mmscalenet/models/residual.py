@@ -7,6 +7,10 @@ in ``arch_settings = {depth: (block, stage_blocks)}`` and overrides one
 method for what differs: :meth:`~ResidualBackbone._make_stem_layer` (the
 CIFAR stem), :meth:`~ResidualBackbone.make_res_layer` (ScaleNet's SA blocks)
 or :meth:`~ResidualBackbone.stage_width` (a widened ResNet).
+
+(About 400 lines, most of them the docstring and checks of the ~30 keys of
+three libraries' ``ResNet``: one class owns them, as mmdet's ``resnet.py``
+does; their arithmetic is in :mod:`.resnet_settings`.)
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 

@@ -7,8 +7,9 @@ from typing import Dict, List
 
 from ..figures import pyplot, save_figure
 from .protocol import ALL_KINDS
-from .report import (SEED_KINDS, proportions, runs_by_kind,
-                     stage_of_blocks)
+from ..allocation.diagnostics import proportions
+from .seed_tables import stage_of_blocks
+from .tables import SEED_KINDS, runs_by_kind
 
 
 #: Marker of each family of runs in the top-1 against MACs figure.

@@ -9,8 +9,9 @@ from helpers import run_python
 from mmscalenet.allocation import diagnose_allocation, moved_share
 from mmscalenet.study import (equal_macs_summary, report, select_lambda,
                               update_markdown)
-from mmscalenet.study.report import (even_spread_table, nearby_even_table,
-                                     stage_of_blocks)
+from mmscalenet.study.even_tables import (even_spread_table,
+                                          nearby_even_table)
+from mmscalenet.study.seed_tables import stage_of_blocks
 from mmscalenet.study.stats import T_975, mean_interval, pooled_std
 
 EVEN_ROWS = [[2, 2, 2, 8], [2, 2, 2, 8], [4, 4, 4, 4]]
