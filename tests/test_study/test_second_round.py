@@ -251,3 +251,48 @@ def test_a_second_study_on_the_same_files_stops_in_one_line(tmp_path):
         pass
     with exclusive(str(work / '.study.lock'), 'work dir'):
         pass
+
+
+def test_run_configs_are_built_without_a_runner(tmp_path):
+    """Each run's config, as the study trains it: the long seed's schedule
+    and readiness hook, the penalised seed's L1 hook, an allocated net's
+    structure, no validation, the class-balanced subsets, and a work dir
+    per key."""
+    from mmscalenet.study.run_configs import RunConfigs
+    protocol = StudyProtocol.fromfile(write_protocol(tmp_path))
+    configs = RunConfigs(protocol, REPO, str(tmp_path / 'work'))
+    long_seed = configs.run_config('seed0/seed-long', 'seed-long', 0, None,
+                                   None, selection=False)
+    assert long_seed.work_dir == str(tmp_path / 'work' / 'seed0' /
+                                     'seed-long')
+    assert long_seed.train_cfg.max_epochs == 2  # long_seed_epochs
+    assert long_seed.param_scheduler.T_max == 2
+    assert long_seed.val_dataloader is None and long_seed.val_cfg is None
+    assert 'val_interval' not in long_seed.train_cfg
+    assert [h['type'] for h in long_seed.custom_hooks] == [
+        'SeedReadinessHook', 'NeuronAllocationHook'
+    ]
+    assert long_seed.randomness.seed == 0
+    assert len(long_seed.train_dataloader.dataset.indices) == 300
+    assert len(long_seed.test_dataloader.dataset.indices) == 200
+    penalised = configs.run_config('seed1/seed-l1', 'seed-l1', 1, None,
+                                   0.02, selection=False)
+    assert penalised.train_cfg.max_epochs == 1  # the protocol's epochs
+    assert penalised.custom_hooks[0] == dict(
+        type='GammaSparsityHook', lambda_l1=0.02,
+        weighting=protocol.sparsity.weighting)
+    selection = configs.run_config('select/lambda=0.02', 'seed-l1', 0, None,
+                                   0.02, selection=True)
+    assert [h['type'] for h in selection.custom_hooks] == [
+        'GammaSparsityHook'
+    ]
+    # 30 per class: 20 to train on, the other 10 held out to evaluate.
+    assert len(selection.train_dataloader.dataset.indices) == 200
+    assert len(selection.test_dataloader.dataset.indices) == 100
+    assert not set(selection.train_dataloader.dataset.indices) & set(
+        selection.test_dataloader.dataset.indices)
+    rows = [[4, 4, 4, 32]] * 12
+    allocated = configs.run_config('seed0/allocated', 'allocated', 0, rows,
+                                   None, selection=False)
+    assert allocated.model.backbone.structure == rows
+    assert allocated.custom_hooks == []
