@@ -13,7 +13,6 @@ from mmscalenet.models import ChannelSpec
 from mmscalenet.study import RUN_KINDS
 
 FASHION = 'configs/studies/fashion-mnist-cpu.py'
-DIGITS = 'configs/studies/digits.py'
 REDUCED = ('--seeds', '0', '--epochs', '1', '--train-per-class', '30',
            '--test-per-class', '20', '--holdout-per-class', '10',
            '--first-round-only', '--lambdas', '0.02')
@@ -126,32 +125,3 @@ def test_another_protocol_is_refused_in_one_line(fashion_study, tmp_path):
     assert out.stderr.strip().startswith(f'error: {results} holds runs of '
                                          f'another protocol (differs in '
                                          f'sparsity)')
-
-
-@pytest.mark.slow
-def test_digits_demo_reduced_in_two_workers(tmp_path):
-    stdout = study(DIGITS, '--work-dir', str(tmp_path), '--epochs', '1',
-                   '--train-per-class', '12', '--test-per-class', '6',
-                   '--workers', '2')
-    results = json.loads((tmp_path / 'results.json').read_text())
-    assert sorted(results['runs']) == [
-        'seed0/allocated', 'seed0/even', 'seed0/resnet', 'seed0/seed'
-    ]
-    # The allocated net started only once its seed had finished.
-    lines = stdout.splitlines()
-    started = [i for i, line in enumerate(lines)
-               if line.startswith('started seed0/allocated')]
-    finished = [i for i, line in enumerate(lines)
-                if line.startswith('finished seed0/seed:')]
-    assert len(started) == len(finished) == 1
-    assert started[0] > finished[0]
-    for record in results['runs'].values():
-        assert record['train_images'] == 120
-        assert record['test_images'] == 60
-    # Every model measured at the digits' 16x16 (the seed's reference
-    # size), the ResNet-38 too: 15.12 M MACs, not its 60.48 M at 32x32.
-    macs = {k.split('/')[1]: r['macs'] for k, r in results['runs'].items()}
-    assert macs['resnet'] == 15120896
-    assert macs['even'] == 18248704
-    assert (tmp_path / 'seed0' / 'seed' / 'allocated_spec.png').is_file()
-    assert '| ScaleNet data-driven (plain seed) |' in stdout

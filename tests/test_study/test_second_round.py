@@ -168,16 +168,53 @@ def test_a_worker_reuses_an_even_net_the_seed_already_has(
     assert record['top1'] == trained['top1']
 
 
-@pytest.mark.slow
-def test_second_round_on_digits(tmp_path):
-    """Every kind of the second round, reduced (digits, 30 images per
-    class, 1 epoch; the long seed 2)."""
-    protocol = write_protocol(tmp_path)
+@pytest.fixture(scope='module')
+def two_round_study(tmp_path_factory):
+    """The study with every kind of the second round, reduced (digits, 30
+    images per class, 1 epoch; the long seed 2), in two workers: run once,
+    read by the tests below."""
+    tmp = tmp_path_factory.mktemp('two_rounds')
+    protocol = write_protocol(tmp)
     out = run_python('tools/allocation_study.py', protocol, '--work-dir',
-                     str(tmp_path / 'work'), '--results',
-                     str(tmp_path / 'results.json'), timeout=1200)
+                     str(tmp / 'work'), '--results',
+                     str(tmp / 'results.json'), '--workers', '2',
+                     timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    results = json.loads((tmp_path / 'results.json').read_text())
+    return tmp, out.stdout
+
+
+@pytest.mark.slow
+def test_workers_start_a_run_once_the_runs_it_needs_are_done(
+        two_round_study):
+    tmp, stdout = two_round_study
+    results = json.loads((tmp / 'results.json').read_text())
+    lines = stdout.splitlines()
+    for key, needed in (('seed0/allocated', 'seed0/seed'),
+                        ('seed0/allocated-long', 'seed0/seed-long'),
+                        ('seed0/even-matched', 'seed0/allocated')):
+        started = [i for i, line in enumerate(lines)
+                   if line.startswith(f'started {key} ')]
+        finished = [i for i, line in enumerate(lines)
+                    if line.startswith(f'finished {needed}:')]
+        assert len(started) == len(finished) == 1, key
+        assert started[0] > finished[0], key
+    for record in results['runs'].values():
+        if not record.get('evaluated_on'):
+            images = record['train_images'], record['test_images']
+            assert images == (300, 200), record['key']
+    # Every model measured at the digits' 16x16 (the seed's reference
+    # size), the ResNet-38 too: 15.12 M MACs, not its 60.48 M at 32x32.
+    assert results['runs']['seed0/resnet']['macs'] == 15120896
+    assert results['runs']['seed0/even']['macs'] == 18248704
+    assert (tmp / 'work' / 'seed0' / 'seed' / 'allocated_spec.png').is_file()
+    assert '| ScaleNet data-driven (plain seed) |' in stdout
+
+
+@pytest.mark.slow
+def test_second_round_on_digits(two_round_study):
+    """Every kind of the second round: what each run trained from."""
+    tmp, stdout = two_round_study
+    results = json.loads((tmp / 'results.json').read_text())
     runs = results['runs']
     assert runs['seed0/allocated-rerun']['spec'] == \
         runs['seed0/allocated']['spec']
@@ -206,10 +243,10 @@ def test_second_round_on_digits(tmp_path):
     for key in ('select-ranked/lambda=0.001', 'select-ranked/lambda=0.05'):
         assert runs[key]['evaluated_on'] == 'held-out training images'
         assert runs[key]['train_images'] == 200
-    assert 'data-driven - even at equal MACs (plain seed)' in out.stdout
-    assert "The long seed's ranking, epoch by epoch" in out.stdout
-    assert 'Second round: the ranked L1 strength' in out.stdout
-    assert (tmp_path / 'digits-two-rounds_readiness.png').is_file()
+    assert 'data-driven - even at equal MACs (plain seed)' in stdout
+    assert "The long seed's ranking, epoch by epoch" in stdout
+    assert 'Second round: the ranked L1 strength' in stdout
+    assert (tmp / 'digits-two-rounds_readiness.png').is_file()
 
 
 def test_a_second_study_on_the_same_files_stops_in_one_line(tmp_path):
