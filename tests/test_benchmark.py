@@ -86,3 +86,21 @@ def test_settings_that_cannot_run_are_refused(settings, message):
     with pytest.raises(ValueError) as error:
         Benchmark(BenchmarkSettings(**settings))
     assert str(error.value) == message
+
+
+def test_the_device_line_names_every_lever():
+    plain = Benchmark(BenchmarkSettings(rounds=3, warmup=2)).device_line()
+    assert plain.startswith(f'device: CPU, {torch.get_num_threads()} '
+                            f'threads; torch {torch.__version__}; ')
+    assert plain.endswith('; fp32; SA paths auto; 3 interleaved rounds '
+                          'after 2 warm-up, medians; ratios are ScaleNet / '
+                          'ResNet')
+    levers = Benchmark(
+        BenchmarkSettings(amp=True, channels_last=True,
+                          cudnn_benchmark=True, channel_multiple=16,
+                          compile=True, compile_mode='max-autotune',
+                          inductor_force_layout=True,
+                          sa_paths='plain')).device_line()
+    assert ('; AMP, channels-last, cudnn.benchmark, channels padded to x16, '
+            'torch.compile max-autotune, inductor layout forced; SA paths '
+            'plain;') in levers

@@ -110,6 +110,12 @@ def parse_args():
         help='also time the fused models under torch.compile with '
         'inductor\'s freezing (weights folded and prepacked)')
     parser.add_argument(
+        '--inductor-force-layout',
+        action='store_true',
+        help='torch._inductor.config.force_layout_optimization (the '
+        'channels-last layout inductor declines for training where a kxk '
+        'conv shrinks the channels 2x, as ScaleNet\'s branch convs do)')
+    parser.add_argument(
         '--jit',
         action='store_true',
         help='also time the fused models as frozen TorchScript '

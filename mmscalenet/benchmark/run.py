@@ -51,6 +51,7 @@ class BenchmarkSettings:
     compile: bool = False
     compile_mode: str = 'default'
     compile_freezing: bool = False
+    inductor_force_layout: bool = False
     jit: bool = False
     cuda_graphs: bool = True
     profile: bool = False
@@ -94,6 +95,12 @@ class Benchmark:
         if s.tf32:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        if s.inductor_force_layout:
+            # Inductor keeps NCHW for training where a kxk conv shrinks the
+            # channels 2x or more (decide_layout_opt), as ScaleNet's branch
+            # convs do; this forces its channels-last layout choice.
+            import torch._inductor.config as inductor_config
+            inductor_config.force_layout_optimization = True
         print(self.device_line())
         paths = (contextlib.nullcontext() if s.sa_paths == 'auto' else
                  forced_sa_paths(s.sa_paths))
@@ -102,18 +109,34 @@ class Benchmark:
                 self.depth(depth)
 
     def device_line(self) -> str:
+        """The device, the software, and every lever of this run (the
+        first line of the output and the title of its Markdown record)."""
         s, device = self.s, self.device
         name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
                 else f'CPU, {torch.get_num_threads()} threads')
-        tf32 = device.type == 'cuda' and torch.backends.cuda.matmul.allow_tf32
+        levers = ['AMP' if s.amp else 'fp32']
+        if device.type == 'cuda':
+            tf32 = torch.backends.cuda.matmul.allow_tf32
+            levers[0] += ' (TF32 matmuls)' if tf32 else ' (TF32 off)'
+        levers += [
+            lever for wanted, lever in (
+                (s.channels_last, 'channels-last'),
+                (s.cudnn_benchmark, 'cudnn.benchmark'),
+                (s.channel_multiple > 1,
+                 f'channels padded to x{s.channel_multiple}'),
+                (s.compile, f'torch.compile {s.compile_mode}'),
+                (s.compile_freezing, 'torch.compile freezing'),
+                (s.inductor_force_layout, 'inductor layout forced'),
+                (device.type == 'cuda' and s.cuda_graphs,
+                 'CUDA graphs of the eval forward'),
+                (device.type == 'cuda' and s.cuda_graph_train,
+                 'CUDA graphs of the training step'),
+            ) if wanted
+        ]
         return (f'device: {name}; torch {torch.__version__}; '
-                f'allocator: {allocator()}; {"AMP" if s.amp else "fp32"}'
-                f'{" (TF32 matmuls)" if tf32 else ""}'
-                f'{", channels-last" if s.channels_last else ""}'
-                f'{", cudnn.benchmark" if s.cudnn_benchmark else ""}'
-                f'; SA paths {s.sa_paths}; {s.rounds} interleaved rounds '
-                f'after {s.warmup} warm-up, medians; ratios are ScaleNet / '
-                f'ResNet')
+                f'allocator: {allocator()}; {", ".join(levers)}; SA paths '
+                f'{s.sa_paths}; {s.rounds} interleaved rounds after '
+                f'{s.warmup} warm-up, medians; ratios are ScaleNet / ResNet')
 
     def images(self, batch: int, h: int, w: int) -> torch.Tensor:
         return torch.randn(
