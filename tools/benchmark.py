@@ -25,8 +25,9 @@ all alike) and report medians. Rows:
 - the GPU levers, each a flag to measure on and off: ``--cudnn-benchmark``,
   ``--channels-last``, ``--compile`` (``--compile-mode``), CUDA graphs of the
   eval forward (default on CUDA) and of the whole training step
-  (``--cuda-graph-train``), ``--sa-paths`` (the SA block's CPU rewrites
-  forced on or off, :mod:`mmscalenet.models.execution`), and
+  (``--cuda-graph-train``), ``--sa-paths`` (the SA block's CPU rewrites,
+  or its scales on parallel CUDA streams, forced on or off,
+  :mod:`mmscalenet.models.execution`), ``--inductor-force-layout``, and
   ``--channel-multiple`` (rows of ScaleNet padded to GPU-shaped channels:
   the padded build for training, ``switch_to_deploy(channel_multiple=)``
   for the fused rows; each row names its MACs).
@@ -45,6 +46,7 @@ import argparse
 import sys
 
 from mmscalenet.benchmark import Benchmark, BenchmarkSettings, recorded_to
+from mmscalenet.models.execution import NAMED_PATHS
 
 
 def parse_args():
@@ -149,10 +151,11 @@ def parse_args():
     parser.add_argument(
         '--sa-paths',
         default='auto',
-        choices=['auto', 'plain', 'cpu-tuned'],
+        choices=['auto', *NAMED_PATHS],
         help='the SA block\'s implementation: per device as measured '
-        '(auto), the authors\' plain order everywhere, or the CPU '
-        'rewrites everywhere (mmscalenet/models/execution.py)')
+        '(auto), the authors\' plain order, the CPU rewrites, or the '
+        'scales on parallel CUDA streams, everywhere '
+        '(mmscalenet/models/execution.py)')
     parser.add_argument(
         '--channel-multiple',
         type=int,

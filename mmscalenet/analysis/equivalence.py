@@ -110,9 +110,13 @@ def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
     model = model.to(device).eval()
     x = torch.randn(batch, 3, size, size, device=device)
     checks = []
+    # The rewrites that can run on this device: the CPU's everywhere, the
+    # parallel CUDA streams on a GPU (elsewhere they are the plain path).
+    rewrites = ['cpu-tuned'] + (['cuda-streams']
+                                if device.type == 'cuda' else [])
     with forced_sa_paths('plain'):
         plain = _outputs(model, x)
-    for name in ('cpu-tuned', None):
+    for name in rewrites + [None]:
         with (forced_sa_paths(name) if name else contextlib.nullcontext()):
             out = _outputs(model, x)
         label = f'SA paths {name}' if name else \
@@ -145,15 +149,16 @@ def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
     with forced_sa_paths('plain'):
         loss, _ = _loss_and_grads(copy.deepcopy(model), x)
         _, grads = _loss_and_grads(copy.deepcopy(model).double(), x.double())
-    with forced_sa_paths('cpu-tuned'):
-        tuned_loss, _ = _loss_and_grads(copy.deepcopy(model), x)
-        _, tuned_grads = _loss_and_grads(copy.deepcopy(model).double(),
-                                         x.double())
-    checks.append(PathCheck('training, SA paths cpu-tuned: loss',
-                            relative_error(tuned_loss, loss), tolerance))
-    checks.append(PathCheck(
-        'training, SA paths cpu-tuned: gradients (float64)',
-        relative_error(_flat(tuned_grads), _flat(grads)), tolerance))
+    for name in rewrites:
+        with forced_sa_paths(name):
+            tuned_loss, _ = _loss_and_grads(copy.deepcopy(model), x)
+            _, tuned_grads = _loss_and_grads(copy.deepcopy(model).double(),
+                                             x.double())
+        checks.append(PathCheck(f'training, SA paths {name}: loss',
+                                relative_error(tuned_loss, loss), tolerance))
+        checks.append(PathCheck(
+            f'training, SA paths {name}: gradients (float64)',
+            relative_error(_flat(tuned_grads), _flat(grads)), tolerance))
     built_loss, _ = _loss_and_grads(copy.deepcopy(built), x)
     checks.append(PathCheck(
         'training, padded build from the published weights: loss',

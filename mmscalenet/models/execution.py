@@ -12,7 +12,16 @@ measured to pay on CPUs:
   one output buffer, repeated scales through a broadcast view (eager
   inference);
 - ``pooled_norm``: where the upsampling only repeats pixels, the norm runs
-  on the pooled map (inference and training).
+  on the pooled map (inference and training);
+
+and one candidate for GPUs, where a block's scales are chains of small
+kernels on small maps that leave the device idle one after another:
+
+- ``parallel_scales``: each scale of a block on its own CUDA stream,
+  forked from the current stream and joined before the concatenation
+  (:mod:`~mmscalenet.models.scale_streams`; the same operators, so the same
+  outputs). It has not been timed on a GPU yet, so no device takes it by
+  default; ``tools/benchmark.py --sa-paths cuda-streams`` times it.
 
 Measured on an H100 (``docs/benchmarks.md``), the plain order was faster
 on CUDA tensors (eager, batch 16: 11.9 against 15.0 ms; batch 1: 12.2
@@ -33,6 +42,7 @@ class SAPaths:
     tiled_pooling: bool
     buffer_concat: bool
     pooled_norm: bool
+    parallel_scales: bool = False
 
 
 #: Every rewrite, and none.
@@ -40,8 +50,19 @@ CPU_TUNED = SAPaths(tiled_pooling=True, buffer_concat=True, pooled_norm=True)
 PLAIN = SAPaths(tiled_pooling=False, buffer_concat=False, pooled_norm=False)
 #: The measured choice per device type; other devices run the plain form.
 DEVICE_PATHS = {'cpu': CPU_TUNED, 'cuda': PLAIN}
+#: The plain form with the scales on parallel CUDA streams (CPU tensors
+#: run it as the plain form).
+CUDA_STREAMS = SAPaths(
+    tiled_pooling=False,
+    buffer_concat=False,
+    pooled_norm=False,
+    parallel_scales=True)
 #: Names :func:`forced_sa_paths` and ``tools/benchmark.py --sa-paths`` take.
-NAMED_PATHS = {'cpu-tuned': CPU_TUNED, 'plain': PLAIN}
+NAMED_PATHS = {
+    'cpu-tuned': CPU_TUNED,
+    'plain': PLAIN,
+    'cuda-streams': CUDA_STREAMS
+}
 
 _forced: Optional[SAPaths] = None
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """The scale aggregation (SA) block (paper section 3.1)."""
+import functools
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -13,6 +14,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..registry import register_model
 from .execution import sa_paths
 from .pooling import in_eager_inference, max_pool_tiled
+from .scale_streams import on_parallel_streams
 from .resnet_settings import spatial_conv_cfg
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
                           check_downsample, downsampled_size,
@@ -198,24 +200,36 @@ class SABlock(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[-2:])
         paths = sa_paths(x.device)
-        parts, pooled = [], {}
-        for i in self.scales:
-            z = self._downsample(x, self.pool_factors[i], pooled)
-            if i in self._dcn_v1_scales:
-                y = _deform_conv_any_size(self.convs[str(i)], z)
-            else:
-                y = self.convs[str(i)](z)
-            norm = self.norms[str(i)]
-            if tuple(y.shape[-2:]) == size:
-                parts.append((norm(y), False))
-            elif paths.pooled_norm and \
-                    self._replicates(y.shape[-2:], size, i) and \
-                    _norm_commutes_with_repeat(norm, y):
-                parts.append((_norm_as_repeated(norm, y, size), True))
-            else:
-                parts.append(
-                    (norm(self._upsample(y, size, self._nearest[i])), False))
+        if paths.parallel_scales and x.is_cuda:
+            # Each scale pools x itself (no map shared across streams).
+            parts = on_parallel_streams([
+                functools.partial(self._scale, x, i, size, paths, {})
+                for i in self.scales
+            ], x.device)
+        else:
+            pooled: Dict[int, torch.Tensor] = {}
+            parts = [
+                self._scale(x, i, size, paths, pooled) for i in self.scales
+            ]
         return _concat_scales(parts, x, paths.buffer_concat)
+
+    def _scale(self, x: torch.Tensor, i: int, size: Tuple[int, int],
+               paths, pooled: Dict[int, torch.Tensor]
+               ) -> Tuple[torch.Tensor, bool]:
+        """Scale ``i``'s output and whether it still has to be repeated up
+        to ``size`` (see :func:`_concat_scales`)."""
+        z = self._downsample(x, self.pool_factors[i], pooled)
+        if i in self._dcn_v1_scales:
+            y = _deform_conv_any_size(self.convs[str(i)], z)
+        else:
+            y = self.convs[str(i)](z)
+        norm = self.norms[str(i)]
+        if tuple(y.shape[-2:]) == size:
+            return norm(y), False
+        if paths.pooled_norm and self._replicates(y.shape[-2:], size, i) \
+                and _norm_commutes_with_repeat(norm, y):
+            return _norm_as_repeated(norm, y, size), True
+        return norm(self._upsample(y, size, self._nearest[i])), False
 
     def _replicates(self, pooled, size, scale: int) -> bool:
         """Whether scale ``scale`` upsamples ``pooled`` to ``size`` by

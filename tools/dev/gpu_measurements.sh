@@ -6,13 +6,13 @@
 #   0. the wheels in .whl (made by tools/dev/gpu_wheels.sh) installed under
 #      /tmp/site when the machine lacks mmengine (a bare GPU image with
 #      torch and no registry);
-#   1. tools/dev/check_paths.py: every SA path, the zero-padded deploy and
-#      the padded build give the plain model's outputs (and losses and
-#      gradients) on the GPU;
+#   1. tools/dev/check_paths.py: every SA path (the parallel CUDA streams
+#      included), the zero-padded deploy and the padded build give the
+#      plain model's outputs (and losses and gradients) on the GPU;
 #   2. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
 #      training step batch 32, fp32 (TF32) and AMP, each lever on its own
-#      (SA paths, cudnn.benchmark, channels-last, channels padded to 8, CUDA
-#      graphs of the whole training step);
+#      (the scales on parallel CUDA streams, cudnn.benchmark, channels-last,
+#      channels padded to 8, CUDA graphs of the whole training step);
 #   3. the per-kernel tables (torch.profiler, top kernels by GPU time),
 #      ScaleNet-50 against ResNet-50, eval batch 16 and training step;
 #   4. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
@@ -105,8 +105,8 @@ ABLATE=(--depths 50 --skip-detection --no-cuda-graphs --tf32 "${SIZE[@]}"
         "${ROUNDS[@]}")
 for amp in "" "--amp"; do
     bench 22 "ablation: defaults ${amp}" "${ABLATE[@]}" $amp
-    bench 22 "ablation: SA paths cpu-tuned ${amp}" "${ABLATE[@]}" $amp \
-        --sa-paths cpu-tuned
+    bench 22 "ablation: SA paths cuda-streams ${amp}" "${ABLATE[@]}" $amp \
+        --sa-paths cuda-streams
     bench 22 "ablation: cudnn.benchmark ${amp}" "${ABLATE[@]}" $amp \
         --cudnn-benchmark
     bench 22 "ablation: channels-last ${amp}" "${ABLATE[@]}" $amp \
