@@ -173,18 +173,19 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
         'default_hooks.logger.interval=1'
     ]
 
-    def train(*extra):
+    def train(work, *extra):
         return subprocess.run(
             [sys.executable, entry, str(config), '--work-dir',
-             str(tmp_path / 'work'), '--cfg-options', *options, *extra],
+             str(tmp_path / work), '--cfg-options', *options, *extra],
             capture_output=True, text=True, timeout=900)
 
-    refused = train()
+    refused = train('refused')
     assert refused.returncode != 0
     assert 'a ResNet checkpoint' in refused.stderr, refused.stderr[-2000:]
-    assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
+    assert not glob.glob(str(tmp_path / 'refused' / '*.pth'))
 
-    trained = train('model.backbone.init_cfg=None')
+    # Its own work dir: the refused run's log is not read for losses.
+    trained = train('work', 'model.backbone.init_cfg=None')
     assert trained.returncode == 0, trained.stderr[-3000:]
     log = open(glob.glob(str(tmp_path / 'work' / '*' / '*.log'))[0]).read()
     assert "type='ScaleNet'" in log and '_delete_' not in log
