@@ -1,6 +1,6 @@
 # The demo (`make demo`): the allocation pipeline on scikit-learn's digits
 # (1,437 train / 360 test images, 16x16), one seed, the digits configs'
-# 12-epoch schedule; about 3 minutes on 2 cores. The digits are easy: every
+# 12-epoch schedule; about 2 minutes on 2 cores. The digits are easy: every
 # net lands at 97-100%, so this shows the pipeline working, not which
 # allocation is better; for that, see configs/studies/fashion-mnist-cpu.py.
 name = 'digits'
