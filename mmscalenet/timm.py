@@ -280,13 +280,14 @@ def _create_scalenet(variant: str, pretrained: bool = False,
                 f"authors' checkpoint with tools/convert_official.py SRC "
                 f'{cfg.file} --arch {variant}, or name yours with '
                 f'pretrained_cfg_overlay=dict(file=...)')
+    kwargs.setdefault('structure', variant)
     return build_model_with_cfg(
         TimmScaleNet,
         variant,
         pretrained,
         pretrained_filter_fn=checkpoint_filter_fn,
         depth=PUBLISHED_VARIANTS[variant].depth,
-        **dict(dict(structure=variant), **kwargs))
+        **kwargs)
 
 
 @register_model

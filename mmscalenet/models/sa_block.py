@@ -14,12 +14,12 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..registry import register_model
 from .execution import sa_paths
 from .pooling import in_eager_inference, max_pool_tiled
-from .scale_streams import on_parallel_streams
 from .resnet_settings import spatial_conv_cfg
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
                           check_downsample, downsampled_size,
                           downsamples_by_conv, pool_window,
                           scale_conv_geometry, upsample_is_nearest)
+from .scale_streams import on_parallel_streams
 
 
 @register_model
