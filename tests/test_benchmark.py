@@ -6,13 +6,19 @@ tools/benchmark.py's every row: tests/test_tools.py (slow)."""
 import contextlib
 import io
 import re
+from dataclasses import replace
 
 import pytest
 import torch
 
 from mmscalenet.benchmark import Benchmark, BenchmarkSettings
+from mmscalenet.benchmark.path_choice import (PathTimes, SAPathChoice, beats,
+                                              fastest, load_chosen_paths,
+                                              save_choice)
 from mmscalenet.benchmark.models import classifiers, fused, judged
 from mmscalenet.benchmark.tables import print_best_paths, print_rows
+from mmscalenet.models import execution
+from mmscalenet.models.execution import CPU_TUNED, CUDA_STREAMS, PLAIN
 
 
 def test_the_models_are_tagged_by_family_and_judgement():
@@ -76,6 +82,13 @@ def test_a_tiny_run_prints_its_tables():
 @pytest.mark.parametrize('settings, message', [
     (dict(channel_multiple=0), '--channel-multiple must be at least 1, '
      'got 0'),
+    (dict(sa_paths='fast'), "--sa-paths must be auto, one of ['cpu-tuned', "
+     "'cuda-streams', 'plain', 'pooled-projection'] or a .json file written "
+     "by --save-sa-paths, got 'fast'"),
+    (dict(save_sa_paths='x.json'), '--save-sa-paths saves what '
+     '--choose-sa-paths chooses: give both'),
+    (dict(choose_sa_paths=True, sa_paths='plain'), '--choose-sa-paths times '
+     "every SA path itself; it takes no --sa-paths, got 'plain'"),
     pytest.param(
         dict(device='cuda'), '--device cuda: no GPU is visible to torch '
         '(torch.cuda.is_available() is False)',
@@ -104,3 +117,88 @@ def test_the_device_line_names_every_lever():
     assert ('; AMP, channels-last, cudnn.benchmark, channels padded to x16, '
             'torch.compile max-autotune, inductor layout forced; SA paths '
             'plain;') in levers
+
+
+def test_a_path_beats_its_reference_only_where_it_pays_in_both_modes():
+    ref = PathTimes(eval=1.0, train=1.0)
+    assert beats(PathTimes(0.95, 0.97), ref, margin=0.02)
+    assert not beats(PathTimes(0.99, 0.99), ref, margin=0.02)  # too little
+    # Much faster in eval, slower in training: not a trade it makes.
+    assert not beats(PathTimes(0.6, 1.03), ref, margin=0.02)
+    times = {PLAIN: ref, CPU_TUNED: PathTimes(0.9, 0.9),
+             CUDA_STREAMS: PathTimes(0.8, 0.95)}
+    assert fastest(times, PLAIN, 0.02) == CUDA_STREAMS
+    assert fastest({PLAIN: ref, CPU_TUNED: PathTimes(1.1, 0.9)}, PLAIN,
+                   0.02) == PLAIN
+
+
+@pytest.fixture
+def no_timing(monkeypatch):
+    """SAPathChoice with made-up times (the real ones mean nothing at this
+    size): every pooled projection pays in layer2 only, the CPU rewrites
+    pay; the outputs are really compared."""
+
+    def time(self, candidates):
+        times = {}
+        for paths in candidates:
+            gain = 0.9 if paths.tiled_pooling else 1.0
+            if paths.pooled_projection:
+                gain *= 0.9 if paths.pooled_projection == (1, ) else 1.1
+            times[paths] = PathTimes(gain, gain)
+        return times
+
+    monkeypatch.setattr(SAPathChoice, 'time', time)
+
+
+def test_the_choice_prints_the_row_to_paste_and_saves_it(no_timing,
+                                                         tmp_path):
+    choice = SAPathChoice(50, torch.device('cpu'), batch=1, train_batch=2,
+                          size=64, amp=False, rounds=1, warmup=0)
+    text = printed(choice.run)
+    assert re.search(r'1\. whole-net paths \(ratios to plain\):\n'
+                     r'\s+plain\s+eval .*\n\s+cpu-tuned\s+eval .* beats it',
+                     text)
+    assert 'cpu-tuned + pooled_projection (layer2)' in text
+    assert '  chosen: cpu-tuned + pooled_projection (layer2)\n' in text
+    row = text.split('mmscalenet/models/execution.py:\n')[1].strip()
+    pasted = eval(row.rstrip(','), vars(execution))  # noqa: S307
+    assert pasted.paths == replace(CPU_TUNED, pooled_projection=(1, ))
+    assert (pasted.device_type, pasted.capability, pasted.dtype) == (
+        'cpu', None, torch.float32)
+    assert pasted.measured.startswith('CPU, ')
+    path = str(tmp_path / 'chosen.json')
+    save_choice(pasted, path)
+    assert load_chosen_paths(path) == pasted.paths
+    # The benchmark forces the saved choice and names it.
+    line = Benchmark(BenchmarkSettings(sa_paths=path)).device_line()
+    assert f'SA paths cpu-tuned + pooled_projection (layer2) ({path});' \
+        in line
+
+
+def test_a_candidate_whose_outputs_differ_is_not_timed(no_timing,
+                                                       monkeypatch):
+    real = SAPathChoice.equal_outputs
+
+    def broken_cpu_rewrites(self, paths):
+        return 1.0 if paths.tiled_pooling else real(self, paths)
+
+    monkeypatch.setattr(SAPathChoice, 'equal_outputs', broken_cpu_rewrites)
+    choice = SAPathChoice(50, torch.device('cpu'), batch=1, train_batch=2,
+                          size=64, amp=False, rounds=1, warmup=0)
+    text = printed(choice.run)
+    assert ('  cpu-tuned: outputs differ from the plain path (relative '
+            'error 1.0e+00): not a candidate') in text
+    assert '  chosen: pooled-projection' not in text
+    assert '  chosen: plain + pooled_projection (layer2)\n' in text
+
+
+def test_a_saved_choice_that_is_not_one_is_refused(tmp_path):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"paths": {"tiled_pooling": true}}')
+    with pytest.raises(ValueError) as error:
+        Benchmark(BenchmarkSettings(sa_paths=str(bad)))
+    assert str(error.value).startswith(
+        f'{bad} holds no SA paths saved by --choose-sa-paths (ValueError: ')
+    missing = str(tmp_path / 'missing.json')
+    with pytest.raises(ValueError, match='holds no SA paths.*FileNotFound'):
+        Benchmark(BenchmarkSettings(sa_paths=missing))

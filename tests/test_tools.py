@@ -269,7 +269,7 @@ def test_check_paths_tool(tmp_path):
     lines = out.stdout.strip().splitlines()
     assert lines[0] == ('ScaleNet-50 on cpu, batch 1, 64x64, fp32 (TF32 '
                         'off):')
-    assert len(lines) == 9
+    assert len(lines) == 12
     assert all(line.endswith(': ok') for line in lines[1:])
     if not torch.cuda.is_available():
         bad = run_python('tools/dev/check_paths.py', '--device', 'cuda')
@@ -291,18 +291,22 @@ def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
     assert out.returncode == 0, log[-3000:]
     ran = re.findall(r'^== (.*): exit code (\d+)', log, re.M)
     assert [title for title, _ in ran] == [
-        'equal outputs on every path', 'ablation: defaults ',
-        'per-kernel tables', 'best paths: fp32'
+        'equal outputs on every path', 'SA path choice: fp32',
+        'ablation: defaults ', 'per-kernel tables', 'best paths: fp32'
     ]
     failed = [title for title, code in ran if code != '0']
     assert not failed, (failed, log[-3000:])
     assert len(re.findall(r'^== .*: not run in the dry run$', log,
-                          re.M)) == 11
+                          re.M)) == 10
     markdown = (tmp_path / 'benchmarks-gpu.md').read_text()
-    for row in ('Top operators by self CPU time, ScaleNet-50',
+    for row in ('the row for MEASURED_CHOICES in',
+                'Top operators by self CPU time, ScaleNet-50',
                 'Backbone forward + backward, 1 images',
                 '[50] Best inference path of each, batch 1'):
         assert row in markdown, row
+    # The best rows (the last section) run the SA paths the choice saved.
+    chosen = tmp_path / 'sa-paths-fp32.json'
+    assert f'({chosen});' in markdown.rsplit('\n## ', 1)[-1]
 
 
 @pytest.mark.slow

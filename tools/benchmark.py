@@ -26,11 +26,16 @@ all alike) and report medians. Rows:
   ``--channels-last``, ``--compile`` (``--compile-mode``), CUDA graphs of the
   eval forward (default on CUDA) and of the whole training step
   (``--cuda-graph-train``), ``--sa-paths`` (the SA block's CPU rewrites,
-  or its scales on parallel CUDA streams, forced on or off,
-  :mod:`mmscalenet.models.execution`), ``--inductor-force-layout``, and
+  its scales on parallel CUDA streams or the 1x1 conv after it on the
+  pooled maps, forced on or off, :mod:`mmscalenet.models.execution`),
+  ``--inductor-force-layout``, and
   ``--channel-multiple`` (rows of ScaleNet padded to GPU-shaped channels:
   the padded build for training, ``switch_to_deploy(channel_multiple=)``
   for the fused rows; each row names its MACs).
+
+With ``--choose-sa-paths`` it measures instead which SA paths this device
+should take, and prints the row of
+``mmscalenet/models/execution.py``'s ``MEASURED_CHOICES`` that says so.
 
 Each row prints the ratio ScaleNet / ResNet and the project's target for it
 (``mmscalenet.benchmark.TARGETS``). The models, the measuring, the rows and
@@ -41,6 +46,7 @@ Example:
     python tools/benchmark.py                        # CPU, depths 50 and 101
     python tools/benchmark.py --depths 50 --rounds 7 --device cuda --amp
     python tools/benchmark.py --device cuda --append-to docs/benchmarks.md
+    python tools/benchmark.py --choose-sa-paths --depths 50 --batch 16
 """
 import argparse
 import sys
@@ -151,11 +157,24 @@ def parse_args():
     parser.add_argument(
         '--sa-paths',
         default='auto',
-        choices=['auto', *NAMED_PATHS],
+        metavar='{auto,' + ','.join(NAMED_PATHS) + ',FILE.json}',
         help='the SA block\'s implementation: per device as measured '
-        '(auto), the authors\' plain order, the CPU rewrites, or the '
-        'scales on parallel CUDA streams, everywhere '
+        '(auto), the authors\' plain order, the CPU rewrites, the scales on '
+        'parallel CUDA streams, the 1x1 conv after the SA block on the '
+        'pooled maps, or the choice --save-sa-paths wrote, everywhere '
         '(mmscalenet/models/execution.py)')
+    parser.add_argument(
+        '--choose-sa-paths',
+        action='store_true',
+        help='instead of the rows: time ScaleNet (the first of --depths) '
+        'under every SA path on this device (eval at the first --batch, '
+        'training step at --train-batch) and print the row of '
+        'MEASURED_CHOICES in mmscalenet/models/execution.py it chooses')
+    parser.add_argument(
+        '--save-sa-paths',
+        metavar='FILE.json',
+        help='with --choose-sa-paths: also write the choice to this file '
+        '(for a later --sa-paths FILE.json)')
     parser.add_argument(
         '--channel-multiple',
         type=int,

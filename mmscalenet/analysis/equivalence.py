@@ -11,14 +11,15 @@ tests run it on the CPU.
 """
 import contextlib
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List
 
 import torch
 import torch.nn as nn
 
 from ..models import ScaleNet
-from ..models.execution import forced_sa_paths
+from ..models.execution import (CPU_TUNED, CUDA_STREAMS, POOLED_PROJECTION,
+                                SAPaths, describe, forced_sa_paths)
 
 
 @dataclass
@@ -54,7 +55,7 @@ def randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.double(), b.double()
+    a, b = a.detach().double(), b.detach().double()
     return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
@@ -74,6 +75,22 @@ def _loss_and_grads(model: nn.Module, x: torch.Tensor):
 
 def _flat(grads: dict) -> torch.Tensor:
     return torch.cat([g.double().flatten() for _, g in sorted(grads.items())])
+
+
+def path_candidates(device: torch.device) -> List[SAPaths]:
+    """The SA paths other than the plain one that can run on ``device`` and
+    that a device's measured choice can name: the CPU's rewrites, the 1x1
+    conv on the pooled maps in every stage and, on a GPU, the parallel CUDA
+    streams, alone and with the pooled projection (elsewhere the streams
+    are the plain path)."""
+    candidates = [CPU_TUNED, POOLED_PROJECTION]
+    if device.type == 'cuda':
+        candidates += [
+            CUDA_STREAMS,
+            replace(CUDA_STREAMS,
+                    pooled_projection=POOLED_PROJECTION.pooled_projection)
+        ]
+    return candidates
 
 
 def check_paths(depth: int = 50,
@@ -110,16 +127,13 @@ def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
     model = model.to(device).eval()
     x = torch.randn(batch, 3, size, size, device=device)
     checks = []
-    # The rewrites that can run on this device: the CPU's everywhere, the
-    # parallel CUDA streams on a GPU (elsewhere they are the plain path).
-    rewrites = ['cpu-tuned'] + (['cuda-streams']
-                                if device.type == 'cuda' else [])
+    rewrites = path_candidates(device)
     with forced_sa_paths('plain'):
         plain = _outputs(model, x)
-    for name in rewrites + [None]:
-        with (forced_sa_paths(name) if name else contextlib.nullcontext()):
+    for paths in rewrites + [None]:
+        with (forced_sa_paths(paths) if paths else contextlib.nullcontext()):
             out = _outputs(model, x)
-        label = f'SA paths {name}' if name else \
+        label = f'SA paths {describe(paths)}' if paths else \
             f'SA paths as chosen for {device.type}'
         checks.append(PathCheck(f'eval, {label}', relative_error(out, plain),
                                 tolerance))
@@ -149,8 +163,9 @@ def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
     with forced_sa_paths('plain'):
         loss, _ = _loss_and_grads(copy.deepcopy(model), x)
         _, grads = _loss_and_grads(copy.deepcopy(model).double(), x.double())
-    for name in rewrites:
-        with forced_sa_paths(name):
+    for paths in rewrites:
+        name = describe(paths)
+        with forced_sa_paths(paths):
             tuned_loss, _ = _loss_and_grads(copy.deepcopy(model), x)
             _, tuned_grads = _loss_and_grads(copy.deepcopy(model).double(),
                                              x.double())

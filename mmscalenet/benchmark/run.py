@@ -2,7 +2,9 @@
 """The benchmark's rows: ScaleNet against ResNet, per depth, over one
 :class:`BenchmarkSettings` (what ``tools/benchmark.py``'s flags say).
 
-Per depth: eval forward rows per batch size (plain, fused, each optional
+With ``choose_sa_paths``, the SA paths of this device instead
+(:class:`~mmscalenet.benchmark.path_choice.SAPathChoice`). Otherwise, per
+depth: eval forward rows per batch size (plain, fused, each optional
 runtime path, then the best path of each family), the per-kernel tables,
 the backbones' training step at detection size, the backbones alone, the
 training step (CUDA graph, profiles, page faults, saved activations, CUDA
@@ -10,14 +12,16 @@ peak memory) and Faster R-CNN FPN.
 """
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..models import ScaleNet
-from ..models.execution import forced_sa_paths
+from ..models.execution import (NAMED_PATHS, SAPaths, describe,
+                                forced_sa_paths)
 from .models import (ModelSet, TimedModel, classifiers, detectors, fused,
                      judged, missing_detection_ops)
+from .path_choice import SAPathChoice, load_chosen_paths, save_choice
 from .paths import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
                     jit_frozen_steps, kernel_table, onnx_steps)
 from .stages import (last_conv_on_pooled_maps, stage_macs, stage_params,
@@ -59,6 +63,8 @@ class BenchmarkSettings:
     cudnn_benchmark: bool = False
     cuda_graph_train: bool = False
     sa_paths: str = 'auto'
+    choose_sa_paths: bool = False
+    save_sa_paths: Optional[str] = None
     channel_multiple: int = 1
 
     def check(self) -> None:
@@ -67,6 +73,18 @@ class BenchmarkSettings:
         if self.channel_multiple < 1:
             raise ValueError(f'--channel-multiple must be at least 1, got '
                              f'{self.channel_multiple}')
+        if self.sa_paths not in ('auto', *NAMED_PATHS) and \
+                not self.sa_paths.endswith('.json'):
+            raise ValueError(f'--sa-paths must be auto, one of '
+                             f'{sorted(NAMED_PATHS)} or a .json file '
+                             f'written by --save-sa-paths, got '
+                             f'{self.sa_paths!r}')
+        if self.save_sa_paths and not self.choose_sa_paths:
+            raise ValueError('--save-sa-paths saves what --choose-sa-paths '
+                             'chooses: give both')
+        if self.choose_sa_paths and self.sa_paths != 'auto':
+            raise ValueError(f'--choose-sa-paths times every SA path itself; '
+                             f'it takes no --sa-paths, got {self.sa_paths!r}')
         if self.device.startswith('cuda') and not torch.cuda.is_available():
             raise ValueError(f'--device {self.device}: no GPU is visible to '
                              f'torch (torch.cuda.is_available() is False)')
@@ -83,6 +101,12 @@ class Benchmark:
     def __init__(self, settings: BenchmarkSettings):
         settings.check()
         self.s = settings
+        #: The SA paths forced on every block (None: as chosen per device).
+        self.forced_paths: Optional[Union[str, SAPaths]] = None
+        if settings.sa_paths.endswith('.json'):
+            self.forced_paths = load_chosen_paths(settings.sa_paths)
+        elif settings.sa_paths != 'auto':
+            self.forced_paths = settings.sa_paths
         self.device = torch.device(settings.device)
         self.layout = (torch.channels_last
                        if settings.channels_last else torch.contiguous_format)
@@ -102,8 +126,16 @@ class Benchmark:
             import torch._inductor.config as inductor_config
             inductor_config.force_layout_optimization = True
         print(self.device_line())
-        paths = (contextlib.nullcontext() if s.sa_paths == 'auto' else
-                 forced_sa_paths(s.sa_paths))
+        if s.choose_sa_paths:
+            choice = SAPathChoice(s.depths[0], self.device, s.batch[0],
+                                  s.train_batch, s.size, s.amp, s.rounds,
+                                  s.warmup, s.channel_multiple,
+                                  self.layout).run()
+            if s.save_sa_paths:
+                save_choice(choice, s.save_sa_paths)
+            return
+        paths = (contextlib.nullcontext() if self.forced_paths is None else
+                 forced_sa_paths(self.forced_paths))
         with paths:
             for depth in s.depths:
                 self.depth(depth)
@@ -135,8 +167,16 @@ class Benchmark:
         ]
         return (f'device: {name}; torch {torch.__version__}; '
                 f'allocator: {allocator()}; {", ".join(levers)}; SA paths '
-                f'{s.sa_paths}; {s.rounds} interleaved rounds after '
-                f'{s.warmup} warm-up, medians; ratios are ScaleNet / ResNet')
+                f'{self.paths_name()}; {s.rounds} interleaved rounds after '
+                f'{s.warmup} warm-up, medians; ratios are ' + (
+                    'to the reference path' if s.choose_sa_paths else
+                    'ScaleNet / ResNet'))
+
+    def paths_name(self) -> str:
+        """The SA paths of the run, as the device line names them."""
+        if isinstance(self.forced_paths, SAPaths):
+            return f'{describe(self.forced_paths)} ({self.s.sa_paths})'
+        return self.s.sa_paths
 
     def images(self, batch: int, h: int, w: int) -> torch.Tensor:
         return torch.randn(

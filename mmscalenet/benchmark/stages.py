@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..analysis.complexity import measure_complexity
+from ..models.pooled_projection import project_scales
 from ..models.sa_geometry import downsampled_size, upsample_is_nearest
 from .steps import sync, timed
 
@@ -96,28 +97,24 @@ def last_conv_on_pooled_maps(block: nn.Module, batch: int, side: int,
                              rounds: int, warmup: int,
                              device: torch.device) -> Dict[str, float]:
     """Time a deploy block's last 1x1 conv as it runs (on the concatenated,
-    upsampled scales) and rewritten: on each scale's pooled map, then
-    repeated and added (fewer MACs; nearest scales only)."""
+    upsampled scales) and as the ``pooled_projection`` path runs it: on
+    each scale's pooled map, then repeated and added
+    (:func:`~mmscalenet.models.pooled_projection.project_scales`; nearest
+    scales only)."""
     sa, conv3 = block.conv2, block.conv3
     sizes = [downsampled_size(side, sa.pool_factors[i]) for i in sa.scales]
     assert all(upsample_is_nearest((side, side), (s, s)) for s in sizes), \
         'nearest scales only'
-    parts = [
-        torch.rand(batch, sa.out_channels[i], s, s, device=device)
-        for i, s in zip(sa.scales, sizes)
-    ]
-    concat = torch.cat(
-        [F.interpolate(p, size=(side, side), mode='nearest') for p in parts],
-        dim=1)
-    weights = conv3.weight.split([p.shape[1] for p in parts], dim=1)
+    # Non-negative, as after the ReLU (which project_scales applies).
+    parts = [(torch.rand(batch, sa.out_channels[i], s, s, device=device),
+              s != side) for i, s in zip(sa.scales, sizes)]
+    concat = torch.cat([
+        F.interpolate(p, size=(side, side), mode='nearest')
+        for p, _ in parts
+    ], dim=1)
 
     def per_scale():
-        out = F.conv2d(parts[0], weights[0], conv3.bias)
-        for part, weight in zip(parts[1:], weights[1:]):
-            z, s = F.conv2d(part, weight), part.shape[-1]
-            out.view(batch, -1, s, side // s, s, side // s).add_(
-                z[:, :, :, None, :, None])
-        return out
+        return project_scales(parts, conv3, (side, side))
 
     with torch.no_grad():
         expected = conv3(concat)

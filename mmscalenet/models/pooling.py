@@ -48,7 +48,7 @@ MIN_ELEMENTS = 1 << 17
 
 
 def _channels_first_inference(x: torch.Tensor) -> bool:
-    return sa_paths(x.device).tiled_pooling and \
+    return sa_paths(x.device, x.dtype).tiled_pooling and \
         x.numel() >= MIN_ELEMENTS and in_eager_inference(x) and \
         x.is_contiguous() and \
         not x.is_contiguous(memory_format=torch.channels_last)

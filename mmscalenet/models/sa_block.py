@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..registry import register_model
-from .execution import sa_paths
+from .execution import SAPaths, sa_paths
 from .pooling import in_eager_inference, max_pool_tiled
 from .resnet_settings import spatial_conv_cfg
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
@@ -198,26 +198,45 @@ class SABlock(BaseModule):
             y, size=size, mode='bilinear', align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        paths = sa_paths(x.device, x.dtype)
+        return _concat_scales(
+            self.forward_scales(x, paths, paths.pooled_norm), x,
+            paths.buffer_concat)
+
+    def forward_scales(self, x: torch.Tensor, paths: SAPaths,
+                       keep_pooled: bool) -> List[Tuple[torch.Tensor, bool]]:
+        """Each present scale's output, in concatenation order, before the
+        concatenation.
+
+        Args:
+            x (Tensor): The block's input.
+            paths (SAPaths): The rewrites that run
+                (:func:`~mmscalenet.models.execution.sa_paths`).
+            keep_pooled (bool): Return a scale whose upsampling only
+                repeats pixels on its pooled map, normalized there where the
+                norm commutes with the repetition.
+
+        Returns:
+            list[tuple[Tensor, bool]]: Per scale, its output and whether it
+            still has to be repeated up to the size of ``x``.
+        """
         size = tuple(x.shape[-2:])
-        paths = sa_paths(x.device)
         if paths.parallel_scales and x.is_cuda:
             # Each scale pools x itself (no map shared across streams).
-            parts = on_parallel_streams([
-                functools.partial(self._scale, x, i, size, paths, {})
+            return on_parallel_streams([
+                functools.partial(self._scale, x, i, size, keep_pooled, {})
                 for i in self.scales
             ], x.device)
-        else:
-            pooled: Dict[int, torch.Tensor] = {}
-            parts = [
-                self._scale(x, i, size, paths, pooled) for i in self.scales
-            ]
-        return _concat_scales(parts, x, paths.buffer_concat)
+        pooled: Dict[int, torch.Tensor] = {}
+        return [
+            self._scale(x, i, size, keep_pooled, pooled) for i in self.scales
+        ]
 
     def _scale(self, x: torch.Tensor, i: int, size: Tuple[int, int],
-               paths, pooled: Dict[int, torch.Tensor]
+               keep_pooled: bool, pooled: Dict[int, torch.Tensor]
                ) -> Tuple[torch.Tensor, bool]:
         """Scale ``i``'s output and whether it still has to be repeated up
-        to ``size`` (see :func:`_concat_scales`)."""
+        to ``size`` (see :meth:`forward_scales`)."""
         z = self._downsample(x, self.pool_factors[i], pooled)
         if i in self._dcn_v1_scales:
             y = _deform_conv_any_size(self.convs[str(i)], z)
@@ -226,7 +245,7 @@ class SABlock(BaseModule):
         norm = self.norms[str(i)]
         if tuple(y.shape[-2:]) == size:
             return norm(y), False
-        if paths.pooled_norm and self._replicates(y.shape[-2:], size, i) \
+        if keep_pooled and self._replicates(y.shape[-2:], size, i) \
                 and _norm_commutes_with_repeat(norm, y):
             return _norm_as_repeated(norm, y, size), True
         return norm(self._upsample(y, size, self._nearest[i])), False

@@ -9,19 +9,27 @@
 #   1. tools/dev/check_paths.py: every SA path (the parallel CUDA streams
 #      included), the zero-padded deploy and the padded build give the
 #      plain model's outputs (and losses and gradients) on the GPU;
-#   2. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
+#   2. the SA paths this GPU should take (tools/benchmark.py
+#      --choose-sa-paths), fp32 (TF32) and AMP: ScaleNet-50 under every
+#      candidate (plain, CPU rewrites, parallel CUDA streams, then the 1x1
+#      conv on the pooled maps one stage at a time), eval batch 16 and
+#      training step batch 32, interleaved; each choice is printed as the
+#      row of MEASURED_CHOICES in mmscalenet/models/execution.py and saved
+#      to OUT/sa-paths-{fp32,amp}.json;
+#   3. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
 #      training step batch 32, fp32 (TF32) and AMP, each lever on its own
-#      (the scales on parallel CUDA streams, cudnn.benchmark, channels-last,
-#      channels padded to 8, CUDA graphs of the whole training step);
-#   3. the per-kernel tables (torch.profiler, top kernels by GPU time),
+#      (cudnn.benchmark, channels-last, channels padded to 8, CUDA graphs
+#      of the whole training step);
+#   4. the per-kernel tables (torch.profiler, top kernels by GPU time),
 #      ScaleNet-50 against ResNet-50, eval batch 16 and training step;
-#   4. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
+#   5. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
 #      training step batch 32, the backbone's forward + backward on 2 images
-#      of 800x1216, fp32 and AMP, every lever on.
+#      of 800x1216, fp32 and AMP, every lever on and the SA paths of step 2.
 #
 # Everything the benchmark prints is appended to OUT/benchmarks-gpu.md (to
 # be appended to docs/benchmarks.md; its device line names the GPU); the
-# whole log is OUT/gpu.log.
+# whole log is OUT/gpu.log. Then: paste the two printed rows into
+# MEASURED_CHOICES, and run the script again to confirm.
 #
 # Usage: tools/dev/gpu_measurements.sh OUT [--dry-run]
 #   --dry-run  on the CPU at tiny sizes, one benchmark call per part kind:
@@ -100,18 +108,27 @@ bench() {  # bench SECONDS TITLE ARGS...
 part 30 "equal outputs on every path" "$PY" tools/dev/check_paths.py \
     --device "$DEVICE" "${CHECK[@]}"
 
-# Sized for 480 s: 30 + 10 x 22 + 25 + 30 + 2 x 80 = 465 s at most.
+# Sized for 480 s: 30 + 2 x 40 + 8 x 20 + 25 + 30 + 2 x 75 = 475 s at most.
+CHOOSE=(--depths 50 --choose-sa-paths --tf32 --cudnn-benchmark
+        --channel-multiple 8 "${SIZE[@]}" "${ROUNDS[@]}")
+bench 40 "SA path choice: fp32" "${CHOOSE[@]}" \
+    --save-sa-paths "$OUT/sa-paths-fp32.json"
+bench 40 "SA path choice: AMP" "${CHOOSE[@]}" --amp \
+    --save-sa-paths "$OUT/sa-paths-amp.json"
+chosen() {  # chosen fp32|amp: the --sa-paths of the best rows
+    if [ -f "$OUT/sa-paths-$1.json" ]; then
+        echo "--sa-paths $OUT/sa-paths-$1.json"
+    fi
+}
 ABLATE=(--depths 50 --skip-detection --no-cuda-graphs --tf32 "${SIZE[@]}"
         "${ROUNDS[@]}")
 for amp in "" "--amp"; do
-    bench 22 "ablation: defaults ${amp}" "${ABLATE[@]}" $amp
-    bench 22 "ablation: SA paths cuda-streams ${amp}" "${ABLATE[@]}" $amp \
-        --sa-paths cuda-streams
-    bench 22 "ablation: cudnn.benchmark ${amp}" "${ABLATE[@]}" $amp \
+    bench 20 "ablation: defaults ${amp}" "${ABLATE[@]}" $amp
+    bench 20 "ablation: cudnn.benchmark ${amp}" "${ABLATE[@]}" $amp \
         --cudnn-benchmark
-    bench 22 "ablation: channels-last ${amp}" "${ABLATE[@]}" $amp \
+    bench 20 "ablation: channels-last ${amp}" "${ABLATE[@]}" $amp \
         --channels-last
-    bench 22 "ablation: channels padded to 8 ${amp}" "${ABLATE[@]}" $amp \
+    bench 20 "ablation: channels padded to 8 ${amp}" "${ABLATE[@]}" $amp \
         --channel-multiple 8
 done
 bench 25 "ablation: CUDA graph of the training step" "${ABLATE[@]}" \
@@ -121,6 +138,8 @@ bench 30 "per-kernel tables" --depths 50 --skip-detection --no-cuda-graphs \
     --warmup 1
 BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --cuda-graph-train
       "${SIZE[@]}" "${BIG[@]}" "${ROUNDS[@]}")
-bench 80 "best paths: fp32" "${DEPTHS[@]}" "${BEST[@]}"
-bench 80 "best paths: AMP" "${DEPTHS[@]}" "${BEST[@]}" --amp
+# shellcheck disable=SC2046  # (one flag and its file, no spaces in OUT)
+bench 75 "best paths: fp32" "${DEPTHS[@]}" "${BEST[@]}" $(chosen fp32)
+# shellcheck disable=SC2046
+bench 75 "best paths: AMP" "${DEPTHS[@]}" "${BEST[@]}" --amp $(chosen amp)
 echo "== done" | tee -a "$LOG"
