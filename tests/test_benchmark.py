@@ -85,6 +85,10 @@ def test_a_tiny_run_prints_its_tables():
     (dict(sa_paths='fast'), "--sa-paths must be auto, one of ['cpu-tuned', "
      "'cuda-streams', 'plain', 'pooled-projection'] or a .json file written "
      "by --save-sa-paths, got 'fast'"),
+    (dict(amp_dtype='bfloat16'), "--amp-dtype must be float16 or bfloat16, "
+     "with --amp; got 'bfloat16' without --amp"),
+    (dict(amp=True, amp_dtype='float8'), "--amp-dtype must be float16 or "
+     "bfloat16, with --amp; got 'float8'"),
     (dict(save_sa_paths='x.json'), '--save-sa-paths saves what '
      '--choose-sa-paths chooses: give both'),
     (dict(choose_sa_paths=True, sa_paths='plain'), '--choose-sa-paths times '
@@ -114,17 +118,19 @@ def test_the_device_line_names_every_lever():
                           compile=True, compile_mode='max-autotune',
                           inductor_force_layout=True,
                           sa_paths='plain')).device_line()
-    assert ('; AMP, channels-last, cudnn.benchmark, channels padded to x16, '
-            'torch.compile max-autotune, inductor layout forced; SA paths '
-            'plain;') in levers
+    assert ('; AMP (bfloat16), channels-last, cudnn.benchmark, channels '
+            'padded to x16, torch.compile max-autotune, inductor layout '
+            'forced; SA paths plain;') in levers
 
 
 def test_a_path_beats_its_reference_only_where_it_pays_in_both_modes():
     ref = PathTimes(eval=1.0, train=1.0)
     assert beats(PathTimes(0.95, 0.97), ref, margin=0.02)
     assert not beats(PathTimes(0.99, 0.99), ref, margin=0.02)  # too little
-    # Much faster in eval, slower in training: not a trade it makes.
-    assert not beats(PathTimes(0.6, 1.03), ref, margin=0.02)
+    # Much faster in eval, slower in training: not a trade it makes (a
+    # few percent in one mode is the noise of a median on a busy CPU).
+    assert not beats(PathTimes(0.6, 1.06), ref, margin=0.02)
+    assert beats(PathTimes(0.6, 1.04), ref, margin=0.02)
     times = {PLAIN: ref, CPU_TUNED: PathTimes(0.9, 0.9),
              CUDA_STREAMS: PathTimes(0.8, 0.95)}
     assert fastest(times, PLAIN, 0.02) == CUDA_STREAMS

@@ -83,15 +83,22 @@ def parse_args():
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
-        '--amp', action='store_true', help='autocast (fp16 on CUDA)')
+        '--amp',
+        action='store_true',
+        help='autocast (by default fp16 on CUDA, bf16 on CPUs)')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=['float16', 'bfloat16'],
+        help='with --amp: the dtype autocast runs in')
     parser.add_argument('--skip-train', action='store_true')
     parser.add_argument(
         '--skip-eval', action='store_true', help='no eval forward rows')
     parser.add_argument(
         '--tf32',
-        action='store_true',
-        help='fp32 convs and matmuls on TF32 tensor cores (cuDNN\'s convs '
-        'use them by default; this turns them on for matmuls too)')
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='fp32 convs and matmuls on TF32 tensor cores (--tf32) or not '
+        '(--no-tf32); by default torch\'s choice (convs on, matmuls off)')
     parser.add_argument('--skip-detection', action='store_true')
     parser.add_argument(
         '--channels-last',

@@ -46,7 +46,8 @@ class BenchmarkSettings:
     warmup: int = 1
     device: str = 'cpu'
     amp: bool = False
-    tf32: bool = False
+    amp_dtype: Optional[str] = None
+    tf32: Optional[bool] = None
     skip_train: bool = False
     skip_eval: bool = False
     skip_detection: bool = False
@@ -79,6 +80,12 @@ class BenchmarkSettings:
                              f'{sorted(NAMED_PATHS)} or a .json file '
                              f'written by --save-sa-paths, got '
                              f'{self.sa_paths!r}')
+        if self.amp_dtype is not None and (
+                not self.amp or self.amp_dtype not in ('float16',
+                                                       'bfloat16')):
+            raise ValueError(f'--amp-dtype must be float16 or bfloat16, '
+                             f'with --amp; got {self.amp_dtype!r}'
+                             f'{"" if self.amp else " without --amp"}')
         if self.save_sa_paths and not self.choose_sa_paths:
             raise ValueError('--save-sa-paths saves what --choose-sa-paths '
                              'chooses: give both')
@@ -116,9 +123,12 @@ class Benchmark:
     def run(self) -> None:
         s = self.s
         torch.backends.cudnn.benchmark = s.cudnn_benchmark
-        if s.tf32:
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        if s.tf32 is not None:
+            torch.backends.cuda.matmul.allow_tf32 = s.tf32
+            torch.backends.cudnn.allow_tf32 = s.tf32
+        if s.amp_dtype:
+            torch.set_autocast_dtype(self.device.type,
+                                     getattr(torch, s.amp_dtype))
         if s.inductor_force_layout:
             # Inductor keeps NCHW for training where a kxk conv shrinks the
             # channels 2x or more (decide_layout_opt), as ScaleNet's branch
@@ -146,10 +156,19 @@ class Benchmark:
         s, device = self.s, self.device
         name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
                 else f'CPU, {torch.get_num_threads()} threads')
-        levers = ['AMP' if s.amp else 'fp32']
-        if device.type == 'cuda':
-            tf32 = torch.backends.cuda.matmul.allow_tf32
-            levers[0] += ' (TF32 matmuls)' if tf32 else ' (TF32 off)'
+        if s.amp:
+            dtype = s.amp_dtype or str(torch.get_autocast_dtype(
+                device.type)).replace('torch.', '')
+            levers = [f'AMP ({dtype})']
+        else:
+            levers = ['fp32']
+            if device.type == 'cuda':
+                convs, matmuls = (
+                    (s.tf32, s.tf32) if s.tf32 is not None else
+                    (torch.backends.cudnn.allow_tf32,
+                     torch.backends.cuda.matmul.allow_tf32))
+                levers[0] += (f' (TF32 convs {"on" if convs else "off"}, '
+                              f'matmuls {"on" if matmuls else "off"})')
         levers += [
             lever for wanted, lever in (
                 (s.channels_last, 'channels-last'),

@@ -117,7 +117,9 @@ class MeasuredChoice:
 
 
 #: The measured defaults, most specific first: a device takes the paths of
-#: the first row that matches it, the plain form where none does.
+#: the first row that matches it, the plain form where none does. Each row
+#: is as ``tools/benchmark.py --choose-sa-paths`` printed it (its runs are
+#: in docs/benchmarks.md); the H100's predates that tool.
 MEASURED_CHOICES = (
     MeasuredChoice(
         'cuda', (9, 0), None, PLAIN,
@@ -128,10 +130,33 @@ MEASURED_CHOICES = (
         'The GPU candidates (cuda-streams, pooled-projection) not yet '
         'timed'),
     MeasuredChoice(
-        'cpu', None, None, CPU_TUNED,
-        'CPU, 2 threads, torch 2.14.1+cu130, 2026-12-04 (docs/benchmarks.md'
-        ', tools/benchmark.py --choose-sa-paths --depths 50 --batch 16 '
-        '--train-batch 16 --rounds 5): CPU_PLACEHOLDER'),
+        device_type='cpu',
+        capability=None,
+        dtype=torch.float32,
+        paths=SAPaths(
+            tiled_pooling=True,
+            buffer_concat=True,
+            pooled_norm=True,
+            parallel_scales=False,
+            pooled_projection=()),
+        measured='CPU, 2 threads, torch 2.14.1+cu130, 2026-12-04, '
+        'tools/benchmark.py --choose-sa-paths: ScaleNet-50 eval batch 16 '
+        'plain 599.8 ms, chosen 500.6 ms; training step batch 16 plain '
+        '1771.4 ms, chosen 1758.0 ms'),
+    MeasuredChoice(
+        device_type='cpu',
+        capability=None,
+        dtype=torch.bfloat16,
+        paths=SAPaths(
+            tiled_pooling=True,
+            buffer_concat=True,
+            pooled_norm=True,
+            parallel_scales=False,
+            pooled_projection=()),
+        measured='CPU, 2 threads, torch 2.14.1+cu130, 2026-12-04, '
+        'tools/benchmark.py --choose-sa-paths: ScaleNet-50 eval batch 16 '
+        'plain 417.1 ms, chosen 332.3 ms; training step batch 16 plain '
+        '1141.7 ms, chosen 1115.4 ms'),
 )
 
 _forced: Optional[SAPaths] = None

@@ -157,3 +157,19 @@ def test_where_it_does_not_hold_the_block_keeps_the_plain_order(
     assert len(projections) == 16
     for a, b in zip(got, expected):
         assert relative_error(a, b) < 1e-5
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_whole_scalenet_traces_as_one_graph_with_it(training):
+    """torch.compile sees one graph on this path too (a GPU candidate is
+    measured compiled and in CUDA graphs): dynamo's ``backend='eager'``
+    with ``fullgraph=True`` raises at the first break."""
+    import torch._dynamo
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = ScaleNet(50, out_indices=(3, )).train(training)
+    x = torch.randn(2, 3, 64, 64)
+    with forced_sa_paths(POOLED_PROJECTION):
+        expected = copy.deepcopy(model)(x)[0]
+        traced = torch.compile(model, backend='eager', fullgraph=True)(x)[0]
+    assert relative_error(traced, expected) < 1e-6

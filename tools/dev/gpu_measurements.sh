@@ -10,7 +10,7 @@
 #      included), the zero-padded deploy and the padded build give the
 #      plain model's outputs (and losses and gradients) on the GPU;
 #   2. the SA paths this GPU should take (tools/benchmark.py
-#      --choose-sa-paths), fp32 (TF32) and AMP: ScaleNet-50 under every
+#      --choose-sa-paths), fp32 (TF32) and AMP (bf16, as every AMP part): ScaleNet-50 under every
 #      candidate (plain, CPU rewrites, parallel CUDA streams, then the 1x1
 #      conv on the pooled maps one stage at a time), eval batch 16 and
 #      training step batch 32, interleaved; each choice is printed as the
@@ -111,9 +111,10 @@ part 30 "equal outputs on every path" "$PY" tools/dev/check_paths.py \
 # Sized for 480 s: 30 + 2 x 40 + 8 x 20 + 25 + 30 + 2 x 75 = 475 s at most.
 CHOOSE=(--depths 50 --choose-sa-paths --tf32 --cudnn-benchmark
         --channel-multiple 8 "${SIZE[@]}" "${ROUNDS[@]}")
+AMP=(--amp --amp-dtype bfloat16)
 bench 40 "SA path choice: fp32" "${CHOOSE[@]}" \
     --save-sa-paths "$OUT/sa-paths-fp32.json"
-bench 40 "SA path choice: AMP" "${CHOOSE[@]}" --amp \
+bench 40 "SA path choice: AMP" "${CHOOSE[@]}" "${AMP[@]}" \
     --save-sa-paths "$OUT/sa-paths-amp.json"
 chosen() {  # chosen fp32|amp: the --sa-paths of the best rows
     if [ -f "$OUT/sa-paths-$1.json" ]; then
@@ -122,14 +123,18 @@ chosen() {  # chosen fp32|amp: the --sa-paths of the best rows
 }
 ABLATE=(--depths 50 --skip-detection --no-cuda-graphs --tf32 "${SIZE[@]}"
         "${ROUNDS[@]}")
-for amp in "" "--amp"; do
-    bench 20 "ablation: defaults ${amp}" "${ABLATE[@]}" $amp
-    bench 20 "ablation: cudnn.benchmark ${amp}" "${ABLATE[@]}" $amp \
+for amp in "" "${AMP[*]}"; do
+    # shellcheck disable=SC2086  # $amp: no flag, or the AMP flags
+    bench 20 "ablation: defaults ${amp:+AMP}" "${ABLATE[@]}" $amp
+    # shellcheck disable=SC2086
+    bench 20 "ablation: cudnn.benchmark ${amp:+AMP}" "${ABLATE[@]}" $amp \
         --cudnn-benchmark
-    bench 20 "ablation: channels-last ${amp}" "${ABLATE[@]}" $amp \
+    # shellcheck disable=SC2086
+    bench 20 "ablation: channels-last ${amp:+AMP}" "${ABLATE[@]}" $amp \
         --channels-last
-    bench 20 "ablation: channels padded to 8 ${amp}" "${ABLATE[@]}" $amp \
-        --channel-multiple 8
+    # shellcheck disable=SC2086
+    bench 20 "ablation: channels padded to 8 ${amp:+AMP}" "${ABLATE[@]}" \
+        $amp --channel-multiple 8
 done
 bench 25 "ablation: CUDA graph of the training step" "${ABLATE[@]}" \
     --skip-eval --cuda-graph-train --cudnn-benchmark
@@ -141,5 +146,6 @@ BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --cuda-graph-train
 # shellcheck disable=SC2046  # (one flag and its file, no spaces in OUT)
 bench 75 "best paths: fp32" "${DEPTHS[@]}" "${BEST[@]}" $(chosen fp32)
 # shellcheck disable=SC2046
-bench 75 "best paths: AMP" "${DEPTHS[@]}" "${BEST[@]}" --amp $(chosen amp)
+bench 75 "best paths: AMP" "${DEPTHS[@]}" "${BEST[@]}" "${AMP[@]}" \
+    $(chosen amp)
 echo "== done" | tee -a "$LOG"
