@@ -150,8 +150,10 @@ class SAPathChoice:
     def equal_outputs(self, paths: SAPaths) -> float:
         """Relative error of the eval outputs under ``paths`` against the
         plain path's (fp32, TF32 off)."""
-        tf32 = torch.backends.cudnn.allow_tf32
+        tf32 = (torch.backends.cudnn.allow_tf32,
+                torch.backends.cuda.matmul.allow_tf32)
         torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
         self.model.eval()
         try:
             with torch.no_grad():
@@ -160,7 +162,8 @@ class SAPathChoice:
                 with forced_sa_paths(paths):
                     return relative_error(self.model(self.x), plain)
         finally:
-            torch.backends.cudnn.allow_tf32 = tf32
+            (torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32) = tf32
 
     def time(self, candidates: Sequence[SAPaths]) -> Dict[SAPaths, PathTimes]:
         """Eval forward and training step of each candidate, interleaved."""
