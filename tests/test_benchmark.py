@@ -208,3 +208,26 @@ def test_a_saved_choice_that_is_not_one_is_refused(tmp_path):
     missing = str(tmp_path / 'missing.json')
     with pytest.raises(ValueError, match='holds no SA paths.*FileNotFound'):
         Benchmark(BenchmarkSettings(sa_paths=missing))
+
+
+def test_kernel_tables_of_a_forced_path_come_with_the_plain_ones():
+    settings = BenchmarkSettings(depths=(50, ), batch=(1, ), size=64,
+                                 train_batch=2, rounds=1, warmup=0,
+                                 skip_detection=True, kernel_table=True,
+                                 sa_paths='cpu-tuned')
+    text = printed(Benchmark(settings).run)
+    titles = re.findall(r'^Top operators by self CPU time, (.*?) \(one',
+                        text, re.M)
+    assert titles == [
+        'ResNet-50 fused, fused eval forward, batch 1',
+        'ScaleNet-50 fused, fused eval forward, batch 1',
+        'ScaleNet-50 fused (SA paths plain), fused eval forward, batch 1',
+        'ResNet-50, training step, batch 2',
+        'ScaleNet-50, training step, batch 2',
+        'ScaleNet-50 (SA paths plain), training step, batch 2',
+    ]
+    # On the plain order the SA blocks concatenate; the CPU rewrites write
+    # into one buffer instead.
+    eval_tables = text.split('Top operators')[1:4]
+    assert 'aten::cat' not in eval_tables[1]
+    assert 'aten::cat' in eval_tables[2]

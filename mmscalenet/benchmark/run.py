@@ -17,7 +17,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 import torch
 
 from ..models import ScaleNet
-from ..models.execution import (NAMED_PATHS, SAPaths, describe,
+from ..models.execution import (NAMED_PATHS, PLAIN, SAPaths, describe,
                                 forced_sa_paths)
 from .models import (ModelSet, TimedModel, classifiers, detectors, fused,
                      judged, missing_detection_ops)
@@ -330,6 +330,32 @@ class Benchmark:
                 last_conv_on_pooled_maps(block, x.shape[0], side, s.rounds,
                                          s.warmup, self.device), 'ms', 1e3)
 
+    def kernel_tables(self, steps: Dict[str, Callable[[], None]],
+                      models: ModelSet, what: str) -> None:
+        """Print the per-kernel tables of ``steps`` (keyed as ``models``);
+        where the run forces SA paths other than the plain order, also
+        those of its ScaleNets on the plain order, to compare kernel by
+        kernel."""
+        tables = kernel_table(steps, self.device)
+        if self.forced_paths not in (None, 'plain', PLAIN):
+
+            def on_plain(step):
+
+                def plain_step():
+                    with forced_sa_paths(PLAIN):
+                        step()
+
+                return plain_step
+
+            tables.update(
+                kernel_table(
+                    {
+                        f'{name} (SA paths plain)': on_plain(step)
+                        for name, step in steps.items() if isinstance(
+                            models[name].module.backbone, ScaleNet)
+                    }, self.device))
+        print_kernel_tables(tables, what, self.device)
+
     def depth(self, depth: int) -> None:
         s = self.s
         torch.manual_seed(0)
@@ -342,11 +368,11 @@ class Benchmark:
             self.eval_rows(depth, batch, models)
         if s.kernel_table:
             x = self.images(s.batch[0], s.size, s.size)
-            print_kernel_tables(
-                kernel_table({n: eval_step(m.module, x, s.amp)
-                              for n, m in fused(models).items()},
-                             self.device),
-                f'fused eval forward, batch {s.batch[0]}', self.device)
+            deployed = fused(models)
+            self.kernel_tables(
+                {n: eval_step(m.module, x, s.amp)
+                 for n, m in deployed.items()}, deployed,
+                f'fused eval forward, batch {s.batch[0]}')
         if not s.skip_detection and not s.skip_train:
             self.backbone_training_rows(depth, judged(models))
         if not s.skip_detection:
@@ -400,9 +426,8 @@ class Benchmark:
                 judged(models), 'train', label='CUDA graph train step',
                 optional=True)
         if s.kernel_table:
-            print_kernel_tables(
-                kernel_table({n: steps[n] for n in ours}, device),
-                f'training step, batch {s.train_batch}', device)
+            self.kernel_tables({n: steps[n] for n in ours}, models,
+                               f'training step, batch {s.train_batch}')
         if device.type == 'cpu':
             print_rows(
                 f'[{depth}] Minor page faults in one training step '

@@ -21,7 +21,9 @@
 #      (cudnn.benchmark, channels-last, channels padded to 8, CUDA graphs
 #      of the whole training step);
 #   4. the per-kernel tables (torch.profiler, top kernels by GPU time),
-#      ScaleNet-50 against ResNet-50, eval batch 16 and training step;
+#      ScaleNet-50 against ResNet-50, eval batch 16 and training step, on
+#      the SA paths chosen in fp32 and, where those are not the plain
+#      order, ScaleNet-50 on the plain order too;
 #   5. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
 #      training step batch 32, the backbone's forward + backward on 2 images
 #      of 800x1216, fp32 and AMP, every lever on and the SA paths of step 2.
@@ -138,9 +140,10 @@ for amp in "" "${AMP[*]}"; do
 done
 bench 25 "ablation: CUDA graph of the training step" "${ABLATE[@]}" \
     --skip-eval --cuda-graph-train --cudnn-benchmark
+# shellcheck disable=SC2046  # (one flag and its file, no spaces in OUT)
 bench 30 "per-kernel tables" --depths 50 --skip-detection --no-cuda-graphs \
     --tf32 --cudnn-benchmark --kernel-table "${SIZE[@]}" --rounds 1 \
-    --warmup 1
+    --warmup 1 $(chosen fp32)
 BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --cuda-graph-train
       "${SIZE[@]}" "${BIG[@]}" "${ROUNDS[@]}")
 # shellcheck disable=SC2046  # (one flag and its file, no spaces in OUT)
