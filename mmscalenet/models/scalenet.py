@@ -9,12 +9,12 @@ from mmcv.cnn import fuse_conv_bn
 
 from ..errors import ConfigError
 from ..registry import register_model
+from .bottleneck import Bottleneck
 from .channel_padding import pad_deployed_block, widen_published_state
 from .channel_spec import ChannelSpec, StructureLike
 from .execution import sa_paths
 from .pooled_projection import project_scales, projects_per_scale
 from .pooling import max_pool_tiled
-from .bottleneck import Bottleneck
 from .residual import ResidualBackbone
 from .resnet_settings import resnet_checkpoint_of
 from .sa_block import SABlock
