@@ -14,7 +14,7 @@ import torch
 from mmscalenet.benchmark import Benchmark, BenchmarkSettings
 from mmscalenet.benchmark.path_choice import (PathTimes, SAPathChoice, beats,
                                               fastest, load_chosen_paths,
-                                              save_choice)
+                                              save_choice, source_row)
 from mmscalenet.benchmark.models import classifiers, fused, judged
 from mmscalenet.benchmark.tables import print_best_paths, print_rows
 from mmscalenet.models import execution
@@ -91,6 +91,12 @@ def test_a_tiny_run_prints_its_tables():
      "bfloat16, with --amp; got 'float8'"),
     (dict(save_sa_paths='x.json'), '--save-sa-paths saves what '
      '--choose-sa-paths chooses: give both'),
+    (dict(choose_sa_paths=True, save_sa_paths='/nowhere/x.json'),
+     "--save-sa-paths must name a .json file in a writable folder (for "
+     "--sa-paths), got '/nowhere/x.json'"),
+    (dict(choose_sa_paths=True, save_sa_paths='x.txt'),
+     "--save-sa-paths must name a .json file in a writable folder (for "
+     "--sa-paths), got 'x.txt'"),
     (dict(choose_sa_paths=True, sa_paths='plain'), '--choose-sa-paths times '
      "every SA path itself; it takes no --sa-paths, got 'plain'"),
     pytest.param(
@@ -173,6 +179,11 @@ def test_the_choice_prints_the_row_to_paste_and_saves_it(no_timing,
         'cpu', None, torch.float32)
     assert pasted.measured.startswith('CPU, ')
     path = str(tmp_path / 'chosen.json')
+    several = str(tmp_path / 'several.json')
+    save_choice(replace(pasted, paths=replace(
+        CUDA_STREAMS, pooled_projection=(0, 2))), several)
+    assert load_chosen_paths(several) == replace(CUDA_STREAMS,
+                                                 pooled_projection=(0, 2))
     save_choice(pasted, path)
     assert load_chosen_paths(path) == pasted.paths
     # The benchmark forces the saved choice and names it.
@@ -231,3 +242,16 @@ def test_kernel_tables_of_a_forced_path_come_with_the_plain_ones():
     eval_tables = text.split('Top operators')[1:4]
     assert 'aten::cat' not in eval_tables[1]
     assert 'aten::cat' in eval_tables[2]
+
+
+@pytest.mark.parametrize('paths', [
+    *execution.NAMED_PATHS.values(),
+    replace(CPU_TUNED, pooled_projection=(3, ))
+])
+def test_a_printed_row_is_the_python_of_its_choice(paths):
+    choice = execution.MeasuredChoice('cuda', (9, 0), torch.bfloat16, paths,
+                                      "H200, it's measured")
+    row = source_row(choice)
+    assert eval(row, vars(execution)) == choice  # noqa: S307
+    named = [name for name, p in execution.NAMED_PATHS.items() if p == paths]
+    assert ('paths=SAPaths(' in row) == (not named)

@@ -34,8 +34,8 @@ import torch
 from ..analysis.equivalence import path_candidates, relative_error
 from ..fileio import write_atomically
 from ..models import ScaleNet
-from ..models.execution import (PLAIN, MeasuredChoice, SAPaths, describe,
-                                forced_sa_paths)
+from ..models.execution import (NAMED_PATHS, PLAIN, MeasuredChoice, SAPaths,
+                                describe, forced_sa_paths)
 from .models import Classifier
 from .steps import eval_step, timed, train_step
 
@@ -236,7 +236,7 @@ class SAPathChoice:
         print(f'  chosen: {describe(best)}')
         print('  the row for MEASURED_CHOICES in '
               'mmscalenet/models/execution.py:')
-        print(f'    {choice!r},')
+        print(f'    {source_row(choice)},')
         return choice
 
     def checked(self, candidates: Sequence[SAPaths]) -> List[SAPaths]:
@@ -288,13 +288,32 @@ class SAPathChoice:
                               measured)
 
 
+def source_row(choice: MeasuredChoice) -> str:
+    """``choice`` as the Python of a row of ``MEASURED_CHOICES`` (its paths
+    by their constant's name in ``execution.py`` where they have one).
+
+    Example:
+        >>> source_row(MeasuredChoice('cpu', None, torch.float32, PLAIN,
+        ...                           'a run'))
+        "MeasuredChoice(device_type='cpu', capability=None, dtype=torch.float32, paths=PLAIN, measured='a run')"
+    """  # noqa: E501
+    paths = repr(choice.paths)
+    for name, named in NAMED_PATHS.items():
+        if named == choice.paths:
+            paths = name.upper().replace('-', '_')
+    return (f'MeasuredChoice(device_type={choice.device_type!r}, '
+            f'capability={choice.capability!r}, dtype={choice.dtype}, '
+            f'paths={paths}, measured={choice.measured!r})')
+
+
 def save_choice(choice: MeasuredChoice, path: str) -> None:
     """Write ``choice`` as JSON (its paths, and its row as Python), for
     ``tools/benchmark.py --sa-paths FILE`` and for the record."""
     write_atomically(
         path,
         json.dumps(
-            dict(paths=asdict(choice.paths), row=repr(choice)), indent=2) +
+            dict(paths=asdict(choice.paths), row=source_row(choice)),
+            indent=2) +
         '\n')
 
 
@@ -322,5 +341,5 @@ def load_chosen_paths(path: str) -> SAPaths:
 
 __all__ = [
     'PathTimes', 'SAPathChoice', 'beats', 'fastest', 'load_chosen_paths',
-    'save_choice'
+    'save_choice', 'source_row'
 ]

@@ -11,6 +11,8 @@ training step (CUDA graph, profiles, page faults, saved activations, CUDA
 peak memory) and Faster R-CNN FPN.
 """
 import contextlib
+import os
+import os.path as osp
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
@@ -89,6 +91,13 @@ class BenchmarkSettings:
         if self.save_sa_paths and not self.choose_sa_paths:
             raise ValueError('--save-sa-paths saves what --choose-sa-paths '
                              'chooses: give both')
+        if self.save_sa_paths:
+            folder = osp.dirname(osp.abspath(self.save_sa_paths))
+            if not self.save_sa_paths.endswith('.json') or not (
+                    osp.isdir(folder) and os.access(folder, os.W_OK)):
+                raise ValueError(f'--save-sa-paths must name a .json file '
+                                 f'in a writable folder (for --sa-paths), '
+                                 f'got {self.save_sa_paths!r}')
         if self.choose_sa_paths and self.sa_paths != 'auto':
             raise ValueError(f'--choose-sa-paths times every SA path itself; '
                              f'it takes no --sa-paths, got {self.sa_paths!r}')

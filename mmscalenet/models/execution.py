@@ -133,12 +133,7 @@ MEASURED_CHOICES = (
         device_type='cpu',
         capability=None,
         dtype=torch.float32,
-        paths=SAPaths(
-            tiled_pooling=True,
-            buffer_concat=True,
-            pooled_norm=True,
-            parallel_scales=False,
-            pooled_projection=()),
+        paths=CPU_TUNED,
         measured='CPU, 2 threads, torch 2.14.1+cu130, 2026-12-04, '
         'tools/benchmark.py --choose-sa-paths: ScaleNet-50 eval batch 16 '
         'plain 599.8 ms, chosen 500.6 ms; training step batch 16 plain '
@@ -147,12 +142,7 @@ MEASURED_CHOICES = (
         device_type='cpu',
         capability=None,
         dtype=torch.bfloat16,
-        paths=SAPaths(
-            tiled_pooling=True,
-            buffer_concat=True,
-            pooled_norm=True,
-            parallel_scales=False,
-            pooled_projection=()),
+        paths=CPU_TUNED,
         measured='CPU, 2 threads, torch 2.14.1+cu130, 2026-12-04, '
         'tools/benchmark.py --choose-sa-paths: ScaleNet-50 eval batch 16 '
         'plain 417.1 ms, chosen 332.3 ms; training step batch 16 plain '
