@@ -16,7 +16,8 @@ from mmscalenet.benchmark.path_choice import (PathTimes, SAPathChoice, beats,
                                               fastest, load_chosen_paths,
                                               save_choice, source_row)
 from mmscalenet.benchmark.models import classifiers, fused, judged
-from mmscalenet.benchmark.tables import print_best_paths, print_rows
+from mmscalenet.benchmark.tables import (print_best_paths, print_rows,
+                                        recorded_to)
 from mmscalenet.models import execution
 from mmscalenet.models.execution import CPU_TUNED, CUDA_STREAMS, PLAIN
 
@@ -255,3 +256,22 @@ def test_a_printed_row_is_the_python_of_its_choice(paths):
     assert eval(row, vars(execution)) == choice  # noqa: S307
     named = [name for name, p in execution.NAMED_PATHS.items() if p == paths]
     assert ('paths=SAPaths(' in row) == (not named)
+
+
+def test_a_run_that_stops_is_recorded_with_its_rows_and_reason(tmp_path):
+    markdown = tmp_path / 'benchmarks.md'
+    with recorded_to(str(markdown), 'python tools/benchmark.py --ok'):
+        print('device: CPU, 2 threads')
+        print('  ResNet-50  1.0 ms')
+    with pytest.raises(RuntimeError, match='capture failed'):
+        with contextlib.redirect_stdout(io.StringIO()):
+            with recorded_to(str(markdown), 'python tools/benchmark.py --x'):
+                print('device: CUDA')
+                print('  ScaleNet-50  2.0 ms')
+                raise RuntimeError('capture failed\nsecond line')
+    first, second = markdown.read_text().split('\n## ')
+    assert first.startswith('## ') and 'ResNet-50  1.0 ms' in first
+    assert 'stopped by' not in first
+    assert '`python tools/benchmark.py --x`' in second
+    assert second.rstrip().endswith(
+        '  ScaleNet-50  2.0 ms\n\nstopped by RuntimeError: capture failed\n```')

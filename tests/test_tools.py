@@ -292,12 +292,13 @@ def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
     ran = re.findall(r'^== (.*): exit code (\d+)', log, re.M)
     assert [title for title, _ in ran] == [
         'equal outputs on every path', 'SA path choice: fp32',
-        'ablation: defaults ', 'per-kernel tables', 'best paths: fp32'
+        'ablation: defaults ', 'per-kernel tables',
+        'best paths: fp32, channels-last'
     ]
     failed = [title for title, code in ran if code != '0']
     assert not failed, (failed, log[-3000:])
     assert len(re.findall(r'^== .*: not run in the dry run$', log,
-                          re.M)) == 10
+                          re.M)) == 9
     markdown = (tmp_path / 'benchmarks-gpu.md').read_text()
     for row in ('the row for MEASURED_CHOICES in',
                 'Top operators by self CPU time, ScaleNet-50',

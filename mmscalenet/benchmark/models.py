@@ -55,10 +55,11 @@ class Classifier(nn.Module):
 
 
 def gmacs(model: nn.Module, size: int = 224) -> float:
-    """Conv and fc GMACs of a classifier at ``size`` x ``size``."""
+    """Conv and fc GMACs of a classifier at ``size`` x ``size`` (counted
+    on a CPU copy, whatever the model's device)."""
     with torch.no_grad():
         return measure_complexity(
-            copy.deepcopy(model).eval(),
+            copy.deepcopy(model).cpu().eval(),
             (torch.rand(1, 3, size, size), )).macs / 1e9
 
 

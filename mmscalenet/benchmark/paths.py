@@ -4,6 +4,7 @@ names: ONNX in onnxruntime, torch.compile, frozen TorchScript, CUDA graphs
 of the eval forward and of the whole training step; and the per-kernel
 table of a step. Each checks its outputs against the eager model's where
 it can differ."""
+import functools
 import os.path as osp
 from typing import Callable, Dict, List
 
@@ -107,8 +108,15 @@ def cuda_graph_steps(models: Dict[str, nn.Module], x: torch.Tensor,
                               rtol=1e-3, atol=1e-3):
             raise RuntimeError(f'{name}: the CUDA graph replay differs from '
                                f'the eager forward')
-        steps[name] = graph.replay
+        steps[name] = functools.partial(_replay, graph,
+                                        (static_x, static_out))
     return steps
+
+
+def _replay(graph: torch.cuda.CUDAGraph, static: tuple) -> None:
+    """Replay ``graph``; ``static`` holds the tensors it reads and writes
+    alive (freed, their memory would be handed to the next model's)."""
+    graph.replay()
 
 
 def cuda_graph_train_steps(models: Dict[str, nn.Module], x: torch.Tensor,
@@ -149,7 +157,8 @@ def cuda_graph_train_steps(models: Dict[str, nn.Module], x: torch.Tensor,
             raise RuntimeError(f'{name}: the CUDA graph training step\'s '
                                f'loss {static_loss.item():.5f} differs from '
                                f'the eager one {expected:.5f}')
-        steps[name] = graph.replay
+        steps[name] = functools.partial(
+            _replay, graph, (static_x, static_y, static_loss))
     return steps
 
 

@@ -134,7 +134,8 @@ class _Tee(io.TextIOBase):
 def recorded_to(markdown: Optional[str], command: str) -> Iterator[None]:
     """Print as usual; with a ``markdown`` file, then append to it a
     section: the date and the output's first line (the device line) as its
-    title, the command, and the whole output.
+    title, the command, and the whole output. A run that raises is recorded
+    too, with the rows it printed and the exception's first line last.
 
     Example:
         >>> with recorded_to('benchmarks.md', 'python tools/benchmark.py'):
@@ -145,9 +146,21 @@ def recorded_to(markdown: Optional[str], command: str) -> Iterator[None]:
         return
     import sys
     tee = _Tee(sys.stdout)
-    with contextlib.redirect_stdout(tee):
-        yield
-    output = tee.copy.getvalue().strip()
+    stopped = ''
+    try:
+        with contextlib.redirect_stdout(tee):
+            yield
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else ''
+        stopped = f'\n\nstopped by {type(error).__name__}: {reason}'
+        raise
+    finally:
+        output = tee.copy.getvalue().strip() + stopped
+        if output:
+            _append_section(markdown, command, output)
+
+
+def _append_section(markdown: str, command: str, output: str) -> None:
     os.makedirs(osp.dirname(osp.abspath(markdown)), exist_ok=True)
     with open(markdown, 'a') as f:
         f.write(f'## {time.strftime("%Y-%m-%d")}, '

@@ -119,8 +119,29 @@ class MeasuredChoice:
 #: The measured defaults, most specific first: a device takes the paths of
 #: the first row that matches it, the plain form where none does. Each row
 #: is as ``tools/benchmark.py --choose-sa-paths`` printed it (its runs are
-#: in docs/benchmarks.md); the H100's predates that tool.
+#: in docs/benchmarks.md); the H100's predates that tool and now answers
+#: only for the dtypes the H200's rows do not (float16).
 MEASURED_CHOICES = (
+    MeasuredChoice(
+        device_type='cuda',
+        capability=(9, 0),
+        dtype=torch.float32,
+        paths=PLAIN,
+        measured='NVIDIA H200, torch 2.11.0+cu130, 2026-12-04, '
+        'tools/benchmark.py --choose-sa-paths: ScaleNet-50 (TF32) eval '
+        'batch 16 plain 9.5 ms, chosen 9.5 ms; training step batch 32 plain '
+        '37.0 ms, chosen 37.0 ms (cuda-streams 10.7 and 33.9 ms, '
+        'pooled-projection 1.01-1.06x eval in every stage: both lost)'),
+    MeasuredChoice(
+        device_type='cuda',
+        capability=(9, 0),
+        dtype=torch.bfloat16,
+        paths=PLAIN,
+        measured='NVIDIA H200, torch 2.11.0+cu130, 2026-12-04, '
+        'tools/benchmark.py --choose-sa-paths: ScaleNet-50 eval batch 16 '
+        'plain 11.5 ms, chosen 11.5 ms; training step batch 32 plain 36.4 '
+        'ms, chosen 36.4 ms (cuda-streams 13.4 and 34.6 ms, '
+        'pooled-projection 1.01-1.05x eval in every stage: both lost)'),
     MeasuredChoice(
         'cuda', (9, 0), None, PLAIN,
         'NVIDIA H100 80GB HBM3, torch 2.11.0+cu130, 2026-11-26 '

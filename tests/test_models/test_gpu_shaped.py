@@ -56,10 +56,13 @@ def gpu_of_capability(monkeypatch):
 def test_a_gpu_takes_the_row_measured_on_its_architecture(
         gpu_of_capability, monkeypatch):
     gpu = torch.device('cuda', 0)
-    gpu_of_capability((9, 0))  # Hopper: the H100 measured the plain order
-    choice = measured_choice(gpu, torch.float32)
-    assert choice.capability == (9, 0) and choice.paths == PLAIN
-    assert 'H100' in choice.measured
+    gpu_of_capability((9, 0))  # Hopper: the H200 measured the plain order
+    for dtype in (torch.float32, torch.bfloat16):
+        choice = measured_choice(gpu, dtype)
+        assert choice.capability == (9, 0) and choice.paths == PLAIN
+        assert 'H200' in choice.measured
+    # float16 was not measured on the H200: the H100's any-dtype row.
+    assert 'H100' in measured_choice(gpu, torch.float16).measured
     gpu_of_capability((8, 0))  # no one measured an A100: the plain order
     assert measured_choice(gpu, torch.float32) is None
     assert sa_paths(gpu) == PLAIN

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ScaleNet's GPU measurements as one command, in about 8 minutes: every
+# ScaleNet's GPU measurements as one command, in under 10 minutes: every
 # part has its own time limit; a part that runs out is reported and the
 # next one starts.
 #
@@ -18,15 +18,23 @@
 #      to OUT/sa-paths-{fp32,amp}.json;
 #   3. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
 #      training step batch 32, fp32 (TF32) and AMP, each lever on its own
-#      (cudnn.benchmark, channels-last, channels padded to 8, CUDA graphs
-#      of the whole training step);
+#      (cudnn.benchmark, channels-last, CUDA graphs of the whole training
+#      step; channels padded to 8 is a row of every best-path table);
 #   4. the per-kernel tables (torch.profiler, top kernels by GPU time),
 #      ScaleNet-50 against ResNet-50, eval batch 16 and training step, on
 #      the SA paths chosen in fp32 and, where those are not the plain
 #      order, ScaleNet-50 on the plain order too;
 #   5. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
 #      training step batch 32, the backbone's forward + backward on 2 images
-#      of 800x1216, fp32 and AMP, every lever on and the SA paths of step 2.
+#      of 800x1216, fp32 and AMP, channels-last (on the H200 it halved
+#      ScaleNet's fp32 eval: PyTorch's NCHW bilinear upsampling kernel took
+#      half its time), every lever on but the CUDA graph of the training
+#      step (its capture crashed in channels-last, 2026-12-04: part 3 times
+#      it alone), and the SA paths of step 2;
+#   6. torch.compile (reduce-overhead: inductor's fused kernels replayed as
+#      CUDA graphs) of the fused ResNet-50 and ScaleNet-50, eval batch 16,
+#      AMP, channels-last: where inductor fuses ScaleNet's glue (pools,
+#      upsampling, concatenation) into its neighbours.
 #
 # Everything the benchmark prints is appended to OUT/benchmarks-gpu.md (to
 # be appended to docs/benchmarks.md; its device line names the GPU); the
@@ -110,7 +118,8 @@ bench() {  # bench SECONDS TITLE ARGS...
 part 30 "equal outputs on every path" "$PY" tools/dev/check_paths.py \
     --device "$DEVICE" "${CHECK[@]}"
 
-# Sized for 480 s: 30 + 2 x 40 + 8 x 20 + 25 + 30 + 2 x 75 = 475 s at most.
+# Sized for 585 s (H200, 2026-12-04: a part of 8 s is start-up alone):
+# 30 + 2 x 40 + 4 x 20 + 2 x 30 + 25 + 30 + 2 x 110 + 60 = 585 s at most.
 CHOOSE=(--depths 50 --choose-sa-paths --tf32 --cudnn-benchmark
         --channel-multiple 8 "${SIZE[@]}" "${ROUNDS[@]}")
 AMP=(--amp --amp-dtype bfloat16)
@@ -129,14 +138,11 @@ for amp in "" "${AMP[*]}"; do
     # shellcheck disable=SC2086  # $amp: no flag, or the AMP flags
     bench 20 "ablation: defaults ${amp:+AMP}" "${ABLATE[@]}" $amp
     # shellcheck disable=SC2086
-    bench 20 "ablation: cudnn.benchmark ${amp:+AMP}" "${ABLATE[@]}" $amp \
+    bench 30 "ablation: cudnn.benchmark ${amp:+AMP}" "${ABLATE[@]}" $amp \
         --cudnn-benchmark
     # shellcheck disable=SC2086
     bench 20 "ablation: channels-last ${amp:+AMP}" "${ABLATE[@]}" $amp \
         --channels-last
-    # shellcheck disable=SC2086
-    bench 20 "ablation: channels padded to 8 ${amp:+AMP}" "${ABLATE[@]}" \
-        $amp --channel-multiple 8
 done
 bench 25 "ablation: CUDA graph of the training step" "${ABLATE[@]}" \
     --skip-eval --cuda-graph-train --cudnn-benchmark
@@ -144,11 +150,17 @@ bench 25 "ablation: CUDA graph of the training step" "${ABLATE[@]}" \
 bench 30 "per-kernel tables" --depths 50 --skip-detection --no-cuda-graphs \
     --tf32 --cudnn-benchmark --kernel-table "${SIZE[@]}" --rounds 1 \
     --warmup 1 $(chosen fp32)
-BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --cuda-graph-train
+BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --channels-last
       "${SIZE[@]}" "${BIG[@]}" "${ROUNDS[@]}")
 # shellcheck disable=SC2046  # (one flag and its file, no spaces in OUT)
-bench 75 "best paths: fp32" "${DEPTHS[@]}" "${BEST[@]}" $(chosen fp32)
+bench 110 "best paths: fp32, channels-last" "${DEPTHS[@]}" "${BEST[@]}" \
+    $(chosen fp32)
 # shellcheck disable=SC2046
-bench 75 "best paths: AMP" "${DEPTHS[@]}" "${BEST[@]}" "${AMP[@]}" \
-    $(chosen amp)
+bench 110 "best paths: AMP, channels-last" "${DEPTHS[@]}" "${BEST[@]}" \
+    "${AMP[@]}" $(chosen amp)
+# shellcheck disable=SC2046
+bench 60 "best paths: torch.compile, AMP, channels-last" --depths 50 \
+    --skip-train --skip-detection --no-cuda-graphs --tf32 --cudnn-benchmark \
+    --channels-last "${AMP[@]}" --compile --compile-mode reduce-overhead \
+    "${SIZE[@]}" --batch 16 "${ROUNDS[@]}" $(chosen amp)
 echo "== done" | tee -a "$LOG"

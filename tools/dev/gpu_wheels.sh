@@ -16,5 +16,5 @@ python3 -m pip download -q --no-deps --only-binary=:all: \
     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
     -d .whl mmengine==0.10.7 mmcv-lite==2.1.0 mmpretrain==1.2.0 addict \
     yapf platformdirs termcolor modelindex model-index ordered-set mat4py \
-    einops importlib-metadata zipp
+    einops importlib-metadata==8.7.0 zipp
 ls -l .whl
