@@ -11,10 +11,15 @@ checkpoints (:mod:`mmscalenet.global_changes`: ``--resume`` under torch >=
 ``MMSCALENET_GLOBAL_CHANGES=0`` turns off.
 """
 from .checkpoint_compat import allow_mmengine_checkpoints
-from .global_changes import apply_global_changes
+from .errors import ConfigError
+from .global_changes import apply_global_changes, print_uncaught_in_one_line
 from .version import __version__
 
-apply_global_changes()
+try:
+    apply_global_changes()
+except ConfigError as error:  # a bad MMSCALENET_GLOBAL_CHANGES
+    print_uncaught_in_one_line(error)
+    raise
 
 from . import engine, models  # noqa: E402,F401  (registers them)
 from .model_index import (register_model_index,  # noqa: E402,F401

@@ -24,9 +24,11 @@ Example:
 """
 import logging
 import os
+import sys
 
 from .checkpoint_compat import allow_mmengine_checkpoints
 from .checkpoint_integrity import guard_local_checkpoint_loads
+from .errors import ConfigError
 
 #: The environment variable that turns the changes off.
 ENV_VAR = 'MMSCALENET_GLOBAL_CHANGES'
@@ -39,14 +41,31 @@ def global_changes_enabled() -> bool:
     """Whether :data:`ENV_VAR` leaves the changes on (the default).
 
     Raises:
-        ValueError: naming the variable and its value, if it is neither on
+        ConfigError: naming the variable and its value, if it is neither on
             nor off.
     """
     value = os.environ.get(ENV_VAR, '1').strip().lower()
     if value not in _ON + _OFF:
-        raise ValueError(f'{ENV_VAR} must be 1 or 0 (on/off), got '
-                         f'{os.environ[ENV_VAR]!r}')
+        raise ConfigError(f'{ENV_VAR} must be 1 or 0 (on/off), got '
+                          f'{os.environ[ENV_VAR]!r}')
     return value in _ON
+
+
+def print_uncaught_in_one_line(error: BaseException) -> None:
+    """If ``error`` ends the process uncaught (a bad :data:`ENV_VAR` at
+    ``import mmscalenet`` in a tool), print it as the tools print their
+    errors, ``error: <message>``, with no traceback; any other exception
+    keeps Python's report, and code that catches ``error`` sees it as
+    usual."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        if value is error:
+            print(f'error: {value}', file=sys.stderr)
+        else:
+            previous(kind, value, traceback)
+
+    sys.excepthook = hook
 
 
 def apply_global_changes() -> bool:

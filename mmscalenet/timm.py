@@ -14,10 +14,17 @@ interface (:class:`TimmScaleNet`): the same modules and state dict keys
 (``global_pool``, ``fc``). Its feature levels are timm's for a ResNet: the
 stride-2 stem (``relu``, before the max pool), then the four stages.
 
+``output_stride`` 16 or 8 (DeepLab, and segmentation_models_pytorch's
+encoders) keeps the resolution of the last one or two stages and dilates
+their SA blocks: the package's dilated ScaleNet, as MMSegmentation builds it
+(``configs/_base_/models/scalenet50-d8.py``), so the ImageNet weights load
+unchanged.
+
 Weights: ``pretrained=True`` reads the config's ``file``,
 ``<weights dir>/<model>_authors_in1k.safetensors``, where the weights dir is
-``$MMSCALENET_WEIGHTS`` or ``~/.cache/mmscalenet/weights``; another file is
-given as timm takes one, ``pretrained_cfg_overlay=dict(file=...)``.
+``$MMSCALENET_WEIGHTS`` (read when the model is created) or
+``~/.cache/mmscalenet/weights``; another file is given as timm takes one,
+``pretrained_cfg_overlay=dict(file=...)``.
 
 Example:
     >>> import timm
@@ -35,12 +42,14 @@ import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from mmengine.model import initialize
 from timm.layers import create_classifier, register_notrace_module
 from timm.models import (build_model_with_cfg, generate_default_cfgs,
                          register_model, resolve_pretrained_cfg)
+from safetensors import SafetensorError
 from timm.models._features import feature_take_indices
 
 from .models import PUBLISHED_VARIANTS, ScaleNet
@@ -49,6 +58,14 @@ from .models.scalenet import SABottleneck
 
 #: The tag of the authors' ImageNet-1k weights.
 PRETRAINED_TAG = 'authors_in1k'
+
+#: The stages' strides and dilations at each output stride timm's ResNet
+#: takes: the stages past it keep the resolution and dilate instead.
+OUTPUT_STRIDES = {
+    32: ((1, 2, 2, 2), (1, 1, 1, 1)),
+    16: ((1, 2, 2, 1), (1, 1, 1, 2)),
+    8: ((1, 2, 1, 1), (1, 1, 2, 4)),
+}
 
 # Shape-dependent Python (a block's pooling window, the nearest/bilinear
 # choice per map size) cannot be traced symbolically: torch.fx, and timm's
@@ -87,6 +104,8 @@ class TimmScaleNet(ScaleNet):
         in_chans (int): Input channels. Defaults to 3.
         global_pool (str): timm's pooling type; ``''`` leaves the pooling
             out. Defaults to ``'avg'``.
+        output_stride (int): 32, 16 or 8: the stride of the last feature
+            map; below 32 the last stages are dilated. Defaults to 32.
         drop_rate (float): Dropout before the classifier. Defaults to 0.
         drop_path_rate (float): Stochastic depth, rising linearly over the
             blocks (mmpretrain's rule). Defaults to 0.
@@ -106,9 +125,20 @@ class TimmScaleNet(ScaleNet):
                  num_classes: int = 1000,
                  in_chans: int = 3,
                  global_pool: str = 'avg',
+                 output_stride: int = 32,
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  **kwargs):
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f'output_stride must be one of '
+                             f'{sorted(OUTPUT_STRIDES)}, got {output_stride!r}')
+        if output_stride != 32 and {'strides', 'dilations'} & set(kwargs):
+            raise ValueError(f'output_stride={output_stride} sets the '
+                             f'stages\' strides and dilations; give those or '
+                             f'output_stride, not both')
+        strides, dilations = OUTPUT_STRIDES[output_stride]
+        kwargs.setdefault('strides', strides)
+        kwargs.setdefault('dilations', dilations)
         super().__init__(
             depth,
             structure,
@@ -211,6 +241,33 @@ class TimmScaleNet(ScaleNet):
             return intermediates
         return x, intermediates
 
+    def prune_intermediate_layers(self,
+                                  indices: Union[int, List[int]] = 1,
+                                  prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
+        """Drop the stages after the last feature level of ``indices``
+        (timm's rule) and, with ``prune_head`` or where stages went, the
+        classifier; return the levels kept.
+
+        Args:
+            indices (int | list[int]): The feature levels to keep.
+            prune_norm (bool): Ignored: ScaleNet has no final norm.
+            prune_head (bool): Drop the pooling and classifier.
+        """
+        take, last = feature_take_indices(len(self.feature_info), indices)
+        for name in self.res_layers[last:]:
+            # Empty, as timm's ResNet leaves them: forward passes through.
+            setattr(self, name, nn.Sequential())
+        if last == 0:
+            self.maxpool = nn.Identity()
+        pruned_end = last < len(self.res_layers)
+        if pruned_end:
+            self.num_features = self.head_hidden_size = \
+                self.feature_info[last]['num_chs']
+        if prune_head or pruned_end:
+            self.reset_classifier(0, '')
+        return take
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's map (unpooled)."""
         x = self.forward_stem(x)
@@ -269,11 +326,25 @@ default_cfgs = generate_default_cfgs({
 
 def _create_scalenet(variant: str, pretrained: bool = False,
                      **kwargs) -> TimmScaleNet:
+    levels = len(OUTPUT_STRIDES[32][0]) + 1  # the stem, then the stages
+    out_indices = kwargs.get('out_indices')
+    if kwargs.get('features_only') and isinstance(out_indices, (list, tuple)):
+        bad = [i for i in out_indices if not -levels <= i < levels]
+        if bad:
+            raise ValueError(f'{variant}: out_indices must be feature levels '
+                             f'0 to {levels - 1} (or -{levels} to -1), got '
+                             f'{tuple(out_indices)}')
     if pretrained:
+        overlay = dict(kwargs.get('pretrained_cfg_overlay') or {})
+        if kwargs.get('pretrained_cfg') is None or isinstance(
+                kwargs['pretrained_cfg'], str):
+            # The weights dir as it is now, not when the configs were built.
+            overlay.setdefault('file', weights_file(variant))
+        kwargs['pretrained_cfg_overlay'] = overlay
         cfg = resolve_pretrained_cfg(
             variant,
             pretrained_cfg=kwargs.get('pretrained_cfg'),
-            pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'))
+            pretrained_cfg_overlay=overlay)
         if cfg.file and not osp.isfile(cfg.file):
             raise FileNotFoundError(
                 f'{variant}: no weights file {cfg.file}; write it from the '
@@ -281,13 +352,17 @@ def _create_scalenet(variant: str, pretrained: bool = False,
                 f'{cfg.file} --arch {variant}, or name yours with '
                 f'pretrained_cfg_overlay=dict(file=...)')
     kwargs.setdefault('structure', variant)
-    return build_model_with_cfg(
-        TimmScaleNet,
-        variant,
-        pretrained,
-        pretrained_filter_fn=checkpoint_filter_fn,
-        depth=PUBLISHED_VARIANTS[variant].depth,
-        **kwargs)
+    try:
+        return build_model_with_cfg(
+            TimmScaleNet,
+            variant,
+            pretrained,
+            pretrained_filter_fn=checkpoint_filter_fn,
+            depth=PUBLISHED_VARIANTS[variant].depth,
+            **kwargs)
+    except SafetensorError as error:
+        raise ValueError(f'{variant}: {cfg.file} is not a readable '
+                         f'safetensors file ({error})') from None
 
 
 @register_model

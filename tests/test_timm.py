@@ -425,3 +425,88 @@ def test_the_fine_tuning_example_of_the_docs(authors_weights, tmp_path):
         re.search(r'top-1 on the held-out digits: ([\d.]+)',
                   out.stdout).group(1))
     assert accuracy > 0.8, out.stdout
+
+
+@pytest.mark.parametrize('output_stride', [16, 8])
+def test_output_stride_gives_the_dilated_mm_backbone(output_stride):
+    """timm's ``output_stride`` (DeepLab, smp) builds the package's dilated
+    ScaleNet: the same features, with the same weights, as the backbone
+    MMSegmentation builds (configs/_base_/models/scalenet50-d8.py at 8),
+    and feature_info's reductions stop at the output stride."""
+    from mmengine.config import Config
+    features = randomize_norms(
+        timm.create_model(
+            'scalenet50', features_only=True,
+            output_stride=output_stride)).eval()
+    assert features.feature_info.reduction() == [
+        min(r, output_stride) for r in (2, 4, 8, 16, 32)
+    ]
+    if output_stride == 8:
+        cfg = Config.fromfile(
+            f'{REPO}/configs/_base_/models/scalenet50-d8.py').scalenet_d8
+        cfg.update(norm_cfg=dict(type='BN'), init_cfg=None)
+    else:
+        cfg = dict(type='mmscalenet.ScaleNet', depth=50,
+                   strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2),
+                   out_indices=(0, 1, 2, 3))
+    backbone = MODELS.build(cfg).eval()
+    backbone.load_state_dict(features.state_dict())
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        got = features(x)
+        expected = backbone(x)
+    assert [tuple(f.shape[-2:]) for f in got[1:]] == [
+        (96 // r, 128 // r) for r in features.feature_info.reduction()[1:]
+    ]
+    for a, b in zip(got[1:], expected):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r'output_stride.* got 4'):
+        timm.create_model('scalenet50', output_stride=4)
+
+
+def test_the_getter_prunes_the_stages_and_head_it_does_not_need():
+    torch.manual_seed(0)
+    model = randomize_norms(timm.create_model('scalenet50')).eval()
+    getter = timm.create_model('scalenet50', features_only=True,
+                               feature_cls='getter', out_indices=(1, 2))
+    names = {n.split('.')[1] for n, _ in getter.named_parameters()}
+    assert names == {'conv1', 'bn1', 'layer1', 'layer2'}
+    kept = getter.model.state_dict()
+    getter.model.load_state_dict({k: model.state_dict()[k] for k in kept})
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = own_forward_levels(model, x)[1:3]
+        got = getter.eval()(x)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+def test_the_weights_dir_is_read_when_a_model_is_created(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv('MMSCALENET_WEIGHTS', str(tmp_path))
+    with pytest.raises(FileNotFoundError,
+                       match=re.escape(str(tmp_path / 'scalenet50_'))):
+        timm.create_model('scalenet50', pretrained=True)
+
+
+def test_bad_features_and_weights_files_are_refused_naming_them(tmp_path):
+    with pytest.raises(ValueError, match=r'out_indices.*got \(1, 5\)'):
+        timm.create_model('scalenet50', features_only=True,
+                          out_indices=(1, 5))
+    truncated = tmp_path / 'truncated.safetensors'
+    truncated.write_bytes(b'\x08\x00\x00\x00\x00\x00\x00\x00{"a"')
+    with pytest.raises(ValueError, match=re.escape(str(truncated))):
+        timm.create_model('scalenet50', pretrained=True,
+                          pretrained_cfg_overlay=dict(file=str(truncated)))
+
+
+def test_the_converter_refuses_a_destination_below_a_file(
+        authors_weights, tmp_path):
+    _, path, _ = authors_weights
+    (tmp_path / 'a_file').write_text('')
+    dst = tmp_path / 'a_file' / 'scalenet50.safetensors'
+    out = run_python('tools/convert_official.py',
+                     str(path.parent / 'official.pth'), str(dst), '--arch',
+                     'scalenet50')
+    assert out.returncode != 0 and 'Traceback' not in out.stderr
+    assert out.stderr.strip().startswith(f'convert_official: cannot write '
+                                         f'{dst}')

@@ -52,6 +52,8 @@ def main():
     except (CheckpointMismatchError, CorruptCheckpointError,
             FileNotFoundError, ImportError) as e:
         sys.exit(f'convert_official: {e}')
+    except OSError as e:  # a folder on the way is a file, no permission
+        sys.exit(f'convert_official: cannot write {args.dst}: {e}')
     print(f'converted {args.src} ({args.arch}) -> {args.dst}')
     print(f'{sha256}  {args.dst}')
 
