@@ -83,6 +83,12 @@ setup(
         # safetensors checkpoints; feature_take_indices came in timm 1.0.3
         # (tested: requirements/timm.txt).
         'timm': ['timm>=1.0.3', 'safetensors>=0.4.0'],
+        # segmentation_models_pytorch's tu- encoders on the timm route
+        # (encoder_name='tu-scalenet50'; tested: requirements/smp.txt).
+        'smp': [
+            'segmentation-models-pytorch>=0.6.0', 'timm>=1.0.3',
+            'safetensors>=0.4.0'
+        ],
         # mmengine finds mmdet:: / mmpretrain:: / mmseg:: config bases through
         # pkg_resources, which setuptools < 70 provides as tested here.
         'det': ['mmdet>=3.0.0,<4.0.0', 'pycocotools', 'setuptools<70'],

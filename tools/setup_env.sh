@@ -50,6 +50,7 @@ import mmdet, mmpretrain, mmseg, pycocotools, pytest, sklearn, matplotlib  # noq
 import xdist  # noqa: F401  (pytest-xdist: make test's workers)
 import mim  # noqa: F401
 import timm, safetensors  # noqa: F401,E401  (requirements/timm.txt)
+import segmentation_models_pytorch  # noqa: F401  (requirements/smp.txt)
 import mmscalenet  # noqa: F401
 assert torch.__version__.split('+')[0] == sys.argv[1], torch.__version__
 assert mmcv.__version__ == sys.argv[2], mmcv.__version__
@@ -120,6 +121,7 @@ log "installing runtime and test requirements"
 mmcv_ops_ok || { echo "mmcv.ops does not import; rebuild the wheel: rm -r $WHEELS && make setup" >&2; exit 1; }
 "${PIP[@]}" install -q --no-deps -r "$REQ/mim.txt"
 "${PIP[@]}" install -q --no-deps -r "$REQ/timm.txt"
+"${PIP[@]}" install -q --no-deps -r "$REQ/smp.txt"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
 venv_ok || { echo "set-up finished but the import check fails; run: $PY -c 'import mmcv.ops, mmdet, mmpretrain, mmscalenet'" >&2; exit 1; }
