@@ -15,3 +15,16 @@ class ConfigError(ValueError):
         ...
         mmscalenet.errors.ConfigError: no ScaleNet backbone in the model
     """
+
+
+class NonFiniteLossError(RuntimeError):
+    """A training loss that is ``nan`` or infinite
+    (:class:`~mmscalenet.engine.FiniteLossHook`); the tools print it in
+    one line (``error: <message>``), with no traceback.
+
+    Example:
+        >>> raise NonFiniteLossError('the loss is nan at iteration 2')
+        Traceback (most recent call last):
+        ...
+        mmscalenet.errors.NonFiniteLossError: the loss is nan at iteration 2
+    """

@@ -131,7 +131,8 @@ class TimmScaleNet(ScaleNet):
                  **kwargs):
         if output_stride not in OUTPUT_STRIDES:
             raise ValueError(f'output_stride must be one of '
-                             f'{sorted(OUTPUT_STRIDES)}, got {output_stride!r}')
+                             f'{sorted(OUTPUT_STRIDES)}, got '
+                             f'{output_stride!r}')
         if output_stride != 32 and {'strides', 'dilations'} & set(kwargs):
             raise ValueError(f'output_stride={output_stride} sets the '
                              f'stages\' strides and dilations; give those or '
@@ -165,9 +166,11 @@ class TimmScaleNet(ScaleNet):
                     module=name))
         self.global_pool, self.fc = create_classifier(
             self.num_features, num_classes, pool_type=global_pool)
-        # The authors' initialization, without BaseModule.init_weights's
+        # The initialization without BaseModule.init_weights's
         # per-parameter log (an OpenMMLab run's record, noise in timm).
         initialize(self, self.init_cfg)
+        if self.zero_init_residual:  # timm's ResNet: zero_init_last
+            self.zero_init_last_norms()
 
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> Dict[str, str]:

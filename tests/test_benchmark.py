@@ -17,7 +17,7 @@ from mmscalenet.benchmark.path_choice import (PathTimes, SAPathChoice, beats,
                                               save_choice, source_row)
 from mmscalenet.benchmark.models import classifiers, fused, judged
 from mmscalenet.benchmark.tables import (print_best_paths, print_rows,
-                                        recorded_to)
+                                         recorded_to)
 from mmscalenet.models import execution
 from mmscalenet.models.execution import CPU_TUNED, CUDA_STREAMS, PLAIN
 
@@ -273,5 +273,5 @@ def test_a_run_that_stops_is_recorded_with_its_rows_and_reason(tmp_path):
     assert first.startswith('## ') and 'ResNet-50  1.0 ms' in first
     assert 'stopped by' not in first
     assert '`python tools/benchmark.py --x`' in second
-    assert second.rstrip().endswith(
-        '  ScaleNet-50  2.0 ms\n\nstopped by RuntimeError: capture failed\n```')
+    assert second.rstrip().endswith('  ScaleNet-50  2.0 ms\n\nstopped by '
+                                    'RuntimeError: capture failed\n```')

@@ -46,9 +46,16 @@ def test_each_architecture_trains_a_step_on_scalenet50(
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
     assert not no_grad, no_grad
     optimizer.step()
-    assert all(not torch.equal(p, before[n])
-               for n, p in model.named_parameters()
-               if n.startswith('encoder.') and n.endswith('conv1.weight'))
+    # The first step moves the stem and every block's last norm (which
+    # starts at zero, so the convs inside a block move from the second).
+    moved = {
+        n for n, p in model.named_parameters()
+        if n.startswith('encoder.') and not torch.equal(p, before[n])
+    }
+    assert 'encoder.model.conv1.weight' in moved
+    norm3 = [n for n in before if n.startswith('encoder.model.layer')
+             and n.endswith(('norm3.weight', 'bn3.weight'))]
+    assert norm3 and set(norm3) <= moved
 
 
 def test_the_authors_weights_reach_the_encoder(tmp_path, monkeypatch):
@@ -70,4 +77,3 @@ def test_the_authors_weights_reach_the_encoder(tmp_path, monkeypatch):
     assert len(encoder) > 300
     for name, tensor in encoder.items():
         assert torch.equal(tensor, expected[name]), name
-

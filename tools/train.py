@@ -15,7 +15,7 @@ import sys
 from mmengine.runner import Runner
 
 import mmscalenet  # noqa: F401  (registers ScaleNet; lets --resume load)
-from mmscalenet.errors import ConfigError
+from mmscalenet.errors import ConfigError, NonFiniteLossError
 from mmscalenet.apis import (add_cfg_options, add_launcher_args,
                              check_checkpoint_files, check_data_roots,
                              exit_on_bad_input,
@@ -73,8 +73,8 @@ def main():
         runner = Runner.from_cfg(cfg)
     try:
         runner.train()
-    except ConfigError as e:  # found before training: a hook, the weights
-        sys.exit(f'error: {e}')
+    except (ConfigError, NonFiniteLossError) as e:  # a hook, the weights,
+        sys.exit(f'error: {e}')  # a nan loss: one line, on every rank
     finish_distributed()
 
 

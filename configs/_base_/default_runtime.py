@@ -8,6 +8,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # A nan or infinite loss ends the run at that iteration, in one line.
+    finite_loss=dict(type='FiniteLossHook'),
 )
 
 env_cfg = dict(

@@ -5,5 +5,7 @@ _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     '../_base_/datasets/coco_detection_800x1200.py',
     '../_base_/schedules/detection_10e.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/detection_runtime.py'
 ]
+# The runtime's FiniteLossHook is mmscalenet's.
+custom_imports = dict(imports=['mmscalenet'], allow_failed_imports=False)

@@ -5,5 +5,5 @@ _base_ = [
     '../_base_/models/faster-rcnn_scalenet50_fpn.py',
     '../_base_/datasets/coco_detection_600x1000.py',
     '../_base_/schedules/detection_10e.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/detection_runtime.py'
 ]

@@ -1,5 +1,8 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-from .hooks import (GammaSparsityHook, NeuronAllocationHook,
+from .hooks import (FiniteLossHook, GammaSparsityHook, NeuronAllocationHook,
                     SeedReadinessHook)
 
-__all__ = ['GammaSparsityHook', 'NeuronAllocationHook', 'SeedReadinessHook']
+__all__ = [
+    'FiniteLossHook', 'GammaSparsityHook', 'NeuronAllocationHook',
+    'SeedReadinessHook'
+]

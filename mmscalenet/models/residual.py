@@ -92,8 +92,10 @@ class ResidualBackbone(BaseModule):
             in a stage whose dilation is above 1. Defaults to False.
         with_cp (bool): Gradient checkpointing in every block.
             Defaults to False.
-        zero_init_residual (bool): Zero-init the last norm of every block.
-            Defaults to False.
+        zero_init_residual (bool): Zero-init the last norm of every block,
+            as mmdet's, mmpretrain's and mmseg's ResNets do (False: the
+            authors' initialization, every norm's weight 1). Not applied
+            under a ``Pretrained`` ``init_cfg``. Defaults to True.
         drop_path_rate (float): mmpretrain's stochastic depth: from 0 at the
             first block up to this at the last. Defaults to 0.
         pretrained (str, optional): Deprecated, as in mmdet's ``ResNet``
@@ -137,7 +139,7 @@ class ResidualBackbone(BaseModule):
                  multi_grid: Optional[Sequence[int]] = None,
                  contract_dilation: bool = False,
                  with_cp: bool = False,
-                 zero_init_residual: bool = False,
+                 zero_init_residual: bool = True,
                  drop_path_rate: float = 0.0,
                  pretrained: Optional[str] = None,
                  init_cfg=None):
@@ -390,9 +392,14 @@ class ResidualBackbone(BaseModule):
             isinstance(self.init_cfg, dict)
             and self.init_cfg.get('type') == 'Pretrained')
         if self.zero_init_residual and not pretrained:
-            for m in self.modules():
-                if isinstance(m, Bottleneck):
-                    nn.init.constant_(m.norm3.weight, 0)
+            self.zero_init_last_norms()
+
+    def zero_init_last_norms(self) -> None:
+        """Zero the weight of every block's last norm: each residual
+        branch starts as nothing, whatever the scale of its convs."""
+        for m in self.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.constant_(m.norm3.weight, 0)
 
     def train(self, mode: bool = True) -> 'ResidualBackbone':
         """Set the mode, keeping frozen stages and (``norm_eval``) norms in

@@ -163,8 +163,9 @@ class ScaleNet(ResidualBackbone):
             and ``stage_with_dcn`` (every scale's 3x3 conv deformable),
             ``plugins`` (``'after_conv2'`` is after the SA block),
             ``multi_grid``, ``contract_dilation``, ``with_cp``,
-            ``drop_path_rate``, ``zero_init_residual`` (off, as in the
-            paper), ``pretrained`` and ``init_cfg``. ``style='caffe'`` and
+            ``drop_path_rate``, ``zero_init_residual`` (on, as in the
+            stock ResNets; off is the authors' initialization),
+            ``pretrained`` and ``init_cfg``. ``style='caffe'`` and
             ``avg_down=True`` have no meaning here and are refused in one
             line, as is an ``init_cfg`` that loads a model zoo's ResNet.
 

@@ -264,17 +264,21 @@ def test_inline_rows_and_seed_widths():
     assert seed3.layer2[0].conv2.out_channels == [128] * 3
 
 
-def test_default_init_is_the_authors():
+def test_the_default_init_zeroes_last_norms_and_the_authors_is_one_flag():
+    """Kaiming fan-out convs either way; the stock ResNets' zeroed last
+    norms by default, the authors' weight 1 with zero_init_residual=False."""
     model = ScaleNet(50)
     model.init_weights()
     conv = model.layer3[1].conv2.convs['0']
     n = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels
     assert abs(conv.weight.std().item() - math.sqrt(2 / n)) < 0.1 * math.sqrt(
         2 / n)
-    assert torch.all(model.layer1[0].norm3.weight == 1)
-    zero = ScaleNet(50, zero_init_residual=True)
-    zero.init_weights()
-    assert torch.all(zero.layer1[0].norm3.weight == 0)
+    assert all(torch.all(b.norm3.weight == 0)
+               for layer in (model.layer1, model.layer4) for b in layer)
+    assert torch.all(model.layer1[0].conv2.norms['0'].weight == 1)
+    authors = ScaleNet(50, zero_init_residual=False)
+    authors.init_weights()
+    assert torch.all(authors.layer1[0].norm3.weight == 1)
 
 
 def test_eval_returns_self_and_norm_layers_are_configurable():
