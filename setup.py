@@ -83,6 +83,9 @@ setup(
         # safetensors checkpoints; feature_take_indices came in timm 1.0.3
         # (tested: requirements/timm.txt).
         'timm': ['timm>=1.0.3', 'safetensors>=0.4.0'],
+        # tools/deploy.py and tools/benchmark.py --engines (tested:
+        # requirements/deploy.txt).
+        'deploy': ['onnx', 'onnxruntime', 'openvino'],
         # segmentation_models_pytorch's tu- encoders on the timm route
         # (encoder_name='tu-scalenet50'; tested: requirements/smp.txt).
         'smp': [

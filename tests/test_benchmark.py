@@ -72,12 +72,31 @@ def test_a_tiny_run_prints_its_tables():
     assert text.startswith('device: CPU, ')
     for title in ('[50] Eval forward, batch 1, 64x64',
                   '[50] Eval forward, batch 1, conv-BN fused',
-                  '[50] Best inference path of each, batch 1',
+                  '[50] Best against best, batch 1',
                   '[50] Training step (forward, backward, SGD), batch 2',
                   '[50] Activations saved for backward, batch 2'):
         assert title in text, title
-    best = text.split('Best inference path of each')[1].split('\n\n')[0]
+    best = text.split('Best against best')[1].split('\n\n')[0]
     assert len(best.strip().splitlines()) == 3  # title, ResNet, ScaleNet
+
+
+def test_engines_add_every_deployment_engine_and_best_per_precision():
+    from mmscalenet.benchmark.paths import openvino_precisions
+    settings = BenchmarkSettings(depths=(50, ), batch=(1, ), size=64,
+                                 rounds=1, warmup=0, engines=True,
+                                 skip_train=True, skip_detection=True)
+    text = printed(Benchmark(settings).run)
+    for row in ('ScaleNet-50 fused (channels-last)',
+                'ScaleNet-50 fused (onnxruntime)',
+                *[f'ScaleNet-50 fused (OpenVINO {p})'
+                  for p in openvino_precisions()]):
+        assert row in text, row
+    assert 'not measured' not in text
+    if 'bf16' in openvino_precisions():
+        fp32 = text.split('Best against best, batch 1, fp32')[1]
+        fp32 = fp32.split('\n\n')[0]
+        assert 'bf16' not in fp32 and len(fp32.strip().splitlines()) == 3
+        assert 'Best against best, batch 1, bf16 allowed' in text
 
 
 @pytest.mark.parametrize('settings, message', [

@@ -250,7 +250,7 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
                   'Time per stage', 'MACs per stage',
                   'Last 1x1 conv of layer1', 'Backbone alone', 'Training step',
                   'Activations saved for backward', 'Faster R-CNN FPN',
-                  'Best inference path of each, batch 1',
+                  'Best against best, batch 1',
                   'Minor page faults in one training step',
                   'Profile, ScaleNet-50, training step, batch 2'):
         assert title in text, title
@@ -303,7 +303,7 @@ def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
     for row in ('the row for MEASURED_CHOICES in',
                 'Top operators by self CPU time, ScaleNet-50',
                 'Backbone forward + backward, 1 images',
-                '[50] Best inference path of each, batch 1'):
+                '[50] Best against best, batch 1'):
         assert row in markdown, row
     # The best rows (the last section) run the SA paths the choice saved.
     chosen = tmp_path / 'sa-paths-fp32.json'

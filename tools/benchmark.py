@@ -47,6 +47,7 @@ Example:
     python tools/benchmark.py --depths 50 --rounds 7 --device cuda --amp
     python tools/benchmark.py --device cuda --append-to docs/benchmarks.md
     python tools/benchmark.py --choose-sa-paths --depths 50 --batch 16
+    python tools/benchmark.py --engines --skip-train --skip-detection
 """
 import argparse
 import sys
@@ -108,6 +109,13 @@ def parse_args():
         '--onnx',
         action='store_true',
         help='also time the fused models exported to ONNX in onnxruntime')
+    parser.add_argument(
+        '--engines',
+        action='store_true',
+        help='also time the fused models in every CPU engine a deployment '
+        'uses: eager channels-last, ONNX Runtime, OpenVINO in f32 and (where '
+        'the CPU has it) bf16; the best rows then compare each net at its '
+        'fastest, per precision class')
     parser.add_argument(
         '--compile',
         action='store_true',

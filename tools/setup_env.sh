@@ -51,6 +51,7 @@ import xdist  # noqa: F401  (pytest-xdist: make test's workers)
 import mim  # noqa: F401
 import timm, safetensors  # noqa: F401,E401  (requirements/timm.txt)
 import segmentation_models_pytorch  # noqa: F401  (requirements/smp.txt)
+import onnx, onnxruntime, openvino  # noqa: F401,E401  (requirements/deploy.txt)
 import mmscalenet  # noqa: F401
 assert torch.__version__.split('+')[0] == sys.argv[1], torch.__version__
 assert mmcv.__version__ == sys.argv[2], mmcv.__version__
@@ -117,7 +118,8 @@ fi
 #    already satisfied, so pip neither fetches nor builds another one), then
 #    this package.
 log "installing runtime and test requirements"
-"${PIP[@]}" install -q -r "$REQ/mmcv.txt" -r "$REQ/runtime.txt" -r "$REQ/tests.txt"
+"${PIP[@]}" install -q -r "$REQ/mmcv.txt" -r "$REQ/runtime.txt" -r "$REQ/tests.txt" \
+    -r "$REQ/deploy.txt"
 mmcv_ops_ok || { echo "mmcv.ops does not import; rebuild the wheel: rm -r $WHEELS && make setup" >&2; exit 1; }
 "${PIP[@]}" install -q --no-deps -r "$REQ/mim.txt"
 "${PIP[@]}" install -q --no-deps -r "$REQ/timm.txt"

@@ -14,6 +14,17 @@ import torch.nn as nn
 from .steps import eval_step, sync
 
 
+def export_onnx(model: nn.Module, x: torch.Tensor, path: str) -> None:
+    """``model`` on the CPU to ONNX (opset 17, the tracing exporter) at the
+    shape of ``x``, its input named ``image``."""
+    torch.onnx.export(
+        model.cpu(), (x.cpu(), ),
+        path,
+        opset_version=17,
+        dynamo=False,
+        input_names=['image'])
+
+
 def onnx_steps(models: Dict[str, nn.Module],
                x: torch.Tensor) -> Dict[str, Callable[[], None]]:
     """Export each model to ONNX (opset 17) and run it in onnxruntime."""
@@ -24,18 +35,50 @@ def onnx_steps(models: Dict[str, nn.Module],
     folder = tempfile.mkdtemp()
     for i, (name, model) in enumerate(models.items()):
         path = osp.join(folder, f'{i}.onnx')
-        torch.onnx.export(
-            model.cpu(), (x.cpu(), ),
-            path,
-            opset_version=17,
-            dynamo=False,
-            input_names=['image'])
+        export_onnx(model, x, path)
         session = ort.InferenceSession(
             path, providers=['CPUExecutionProvider'])
         feed = {'image': x.cpu().numpy()}
         steps[name] = (
             lambda session=session: session.run(None, feed))
     return steps
+
+
+def openvino_steps(models: Dict[str, nn.Module], x: torch.Tensor,
+                   precision: str) -> Dict[str, Callable[[], None]]:
+    """Export each model to ONNX and compile it with OpenVINO's CPU plugin
+    at ``precision`` (its ``INFERENCE_PRECISION_HINT``: ``'f32'`` or
+    ``'bf16'``); an f32 output is checked against the eager one."""
+    import tempfile
+
+    import openvino as ov
+    core = ov.Core()
+    steps = {}
+    folder = tempfile.mkdtemp()
+    for i, (name, model) in enumerate(models.items()):
+        path = osp.join(folder, f'{i}.onnx')
+        with torch.no_grad():
+            expected = model.cpu()(x.cpu())
+        export_onnx(model, x, path)
+        compiled = core.compile_model(
+            path, 'CPU', {'INFERENCE_PRECISION_HINT': precision})
+        got = torch.from_numpy(compiled(x.cpu().numpy())[0])
+        if precision == 'f32' and not torch.allclose(
+                got, expected, rtol=1e-3, atol=1e-3):
+            raise RuntimeError(f'{name}: OpenVINO f32 differs from the '
+                               f'eager output by '
+                               f'{(got - expected).abs().max():.2e}')
+        feed = x.cpu().numpy()
+        steps[name] = (lambda compiled=compiled: compiled(feed))
+    return steps
+
+
+def openvino_precisions() -> List[str]:
+    """The inference precisions OpenVINO's CPU plugin runs here: ``f32``,
+    and ``bf16`` where the CPU has bf16 instructions (its default there)."""
+    import openvino as ov
+    capabilities = ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+    return ['f32'] + (['bf16'] if 'BF16' in capabilities else [])
 
 
 def compiled_steps(models: Dict[str, nn.Module],

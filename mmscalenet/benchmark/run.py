@@ -11,10 +11,11 @@ training step (CUDA graph, profiles, page faults, saved activations, CUDA
 peak memory) and Faster R-CNN FPN.
 """
 import contextlib
+import copy
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Set, Tuple, Union
 
 import torch
 
@@ -25,7 +26,8 @@ from .models import (ModelSet, TimedModel, classifiers, detectors, fused,
                      judged, missing_detection_ops)
 from .path_choice import SAPathChoice, load_chosen_paths, save_choice
 from .paths import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
-                    jit_frozen_steps, kernel_table, onnx_steps)
+                    jit_frozen_steps, kernel_table, onnx_steps,
+                    openvino_precisions, openvino_steps)
 from .stages import (last_conv_on_pooled_maps, stage_macs, stage_params,
                      timed_stages)
 from .steps import (backbone_train_step, detection_step, eval_step,
@@ -55,6 +57,7 @@ class BenchmarkSettings:
     skip_detection: bool = False
     channels_last: bool = False
     onnx: bool = False
+    engines: bool = False
     compile: bool = False
     compile_mode: str = 'default'
     compile_freezing: bool = False
@@ -101,6 +104,17 @@ class BenchmarkSettings:
         if self.choose_sa_paths and self.sa_paths != 'auto':
             raise ValueError(f'--choose-sa-paths times every SA path itself; '
                              f'it takes no --sa-paths, got {self.sa_paths!r}')
+        if self.engines:
+            import importlib.util
+            missing = [m for m in ('onnxruntime', 'openvino')
+                       if importlib.util.find_spec(m) is None]
+            if missing:
+                raise ValueError(f'--engines times ONNX Runtime and OpenVINO; '
+                                 f'not installed: {", ".join(missing)} (pip '
+                                 f'install -r requirements/deploy.txt)')
+            if self.device != 'cpu':
+                raise ValueError(f'--engines times the CPU engines; got '
+                                 f'--device {self.device}')
         if self.device.startswith('cuda') and not torch.cuda.is_available():
             raise ValueError(f'--device {self.device}: no GPU is visible to '
                              f'torch (torch.cuda.is_available() is False)')
@@ -128,6 +142,8 @@ class Benchmark:
                        if settings.channels_last else torch.contiguous_format)
         #: Every judged row's family, by its name (best-path rows).
         self.families: Dict[str, str] = {}
+        #: The rows that ran in bf16 (best against best per precision).
+        self.bf16_rows: Set[str] = set()
 
     def run(self) -> None:
         s = self.s
@@ -279,9 +295,21 @@ class Benchmark:
             f'{head}, conv-BN fused (ResNet: mmcv fuse_conv_bn; ScaleNet: '
             f'switch_to_deploy)', steps_of(fused_models), fused_models,
             'eval_fused', paths)
+        channels_last = x.contiguous(memory_format=torch.channels_last)
         optional = [
-            (s.onnx, 'fused, ONNX (opset 17) in onnxruntime', 'onnxruntime',
-             lambda ms: onnx_steps(ms, x), False),
+            (s.engines and not s.channels_last, 'fused, channels-last',
+             'channels-last', lambda ms: {
+                 n: eval_step(
+                     copy.deepcopy(m).to(memory_format=torch.channels_last),
+                     channels_last, s.amp)
+                 for n, m in ms.items()
+             }, False),
+            (s.onnx or s.engines, 'fused, ONNX (opset 17) in onnxruntime',
+             'onnxruntime', lambda ms: onnx_steps(ms, x), False),
+            *[(s.engines, f'fused, ONNX in OpenVINO (CPU, {precision})',
+               f'OpenVINO {precision}',
+               lambda ms, p=precision: openvino_steps(ms, x, p), False)
+              for precision in (openvino_precisions() if s.engines else [])],
             (s.compile, f'fused, torch.compile (mode {s.compile_mode})',
              'torch.compile' if s.compile_mode == 'default' else
              f'torch.compile {s.compile_mode}',
@@ -302,10 +330,27 @@ class Benchmark:
                                 steps_of(fused_models, make), fused_models,
                                 'eval_fused', paths, label, optional=True,
                                 compiled=compiled)
-        print_best_paths(
-            f'[{depth}] Best inference path of each, batch {batch} (target: '
-            f'the ScaleNet\'s best at most the ResNet\'s best)', paths,
-            self.families)
+                if label.endswith('bf16'):
+                    self.bf16_rows.update(n for n in paths
+                                          if n.endswith(f'({label})'))
+        self.print_best(depth, batch, paths)
+
+    def print_best(self, depth: int, batch: int,
+                   paths: Dict[str, float]) -> None:
+        """The best path of each family: in fp32 and, where some rows ran
+        in bf16, with bf16 allowed (an --amp run is all one class)."""
+        title = (f'[{depth}] Best against best, batch {batch} (each net at '
+                 f'its fastest; target: the ScaleNet\'s best at most the '
+                 f'ResNet\'s best)')
+        bf16 = self.bf16_rows & set(paths)
+        if not bf16:
+            print_best_paths(title, paths, self.families)
+            return
+        print_best_paths(title.replace(' (', ', fp32 (', 1), {
+            n: t for n, t in paths.items() if n not in bf16
+        }, self.families)
+        print_best_paths(title.replace(' (', ', bf16 allowed (', 1), paths,
+                         self.families)
 
     def profiles(self, models: ModelSet, x: torch.Tensor) -> None:
         """torch.profiler's table of one eval forward of each model, the
