@@ -84,8 +84,16 @@ def test_engines_add_every_deployment_engine_and_best_per_precision():
     from mmscalenet.benchmark.paths import openvino_precisions
     settings = BenchmarkSettings(depths=(50, ), batch=(1, ), size=64,
                                  rounds=1, warmup=0, engines=True,
-                                 skip_train=True, skip_detection=True)
+                                 kernel_table=True, skip_train=True,
+                                 skip_detection=True)
     text = printed(Benchmark(settings).run)
+    # OpenVINO's own counters: every executed node type, adding up.
+    table = text.split('Executed nodes by type, ScaleNet-50 fused '
+                       '(OpenVINO f32)')[1].split('\n\n')[0]
+    total = float(re.search(r'per inference: ([\d.]+) ms', table)[1])
+    rows = re.findall(r'^  (\w+)\s+([\d.]+) ms', table, re.M)
+    assert {'Convolution', 'MaxPool'} <= {t for t, _ in rows}
+    assert abs(sum(float(ms) for _, ms in rows) - total) < 0.01 * len(rows)
     for row in ('ScaleNet-50 fused (channels-last)',
                 'ScaleNet-50 fused (onnxruntime)',
                 *[f'ScaleNet-50 fused (OpenVINO {p})'

@@ -73,6 +73,43 @@ def openvino_steps(models: Dict[str, nn.Module], x: torch.Tensor,
     return steps
 
 
+def openvino_op_table(models: Dict[str, nn.Module], x: torch.Tensor,
+                      precision: str, rounds: int = 5) -> Dict[str, List]:
+    """OpenVINO's own per-node counters (``PERF_COUNT``) of each model at
+    ``precision``: the executed nodes' time summed by node type, averaged
+    over ``rounds`` inferences after one, as rows ``(type, ms, nodes)``
+    that add up to the inference (kernel_table's form)."""
+    import tempfile
+    from collections import defaultdict
+
+    import openvino as ov
+    core = ov.Core()
+    folder = tempfile.mkdtemp()
+    tables = {}
+    for i, (name, model) in enumerate(models.items()):
+        path = osp.join(folder, f'{i}.onnx')
+        export_onnx(model, x, path)
+        request = core.compile_model(
+            path, 'CPU', {
+                'INFERENCE_PRECISION_HINT': precision,
+                'PERF_COUNT': True
+            }).create_infer_request()
+        feed = x.cpu().numpy()
+        request.infer(feed)
+        totals, nodes = defaultdict(float), defaultdict(int)
+        for _ in range(rounds):
+            request.infer(feed)
+            for info in request.get_profiling_info():
+                if info.status == info.Status.EXECUTED:
+                    totals[info.node_type] += \
+                        info.real_time.total_seconds() * 1e3 / rounds
+                    nodes[info.node_type] += 1
+        tables[f'{name} (OpenVINO {precision})'] = sorted(
+            ((t, ms, nodes[t] // rounds) for t, ms in totals.items()),
+            key=lambda row: -row[1])
+    return tables
+
+
 def openvino_precisions() -> List[str]:
     """The inference precisions OpenVINO's CPU plugin runs here: ``f32``,
     and ``bf16`` where the CPU has bf16 instructions (its default there)."""

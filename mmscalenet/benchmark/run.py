@@ -27,14 +27,15 @@ from .models import (ModelSet, TimedModel, classifiers, detectors, fused,
 from .path_choice import SAPathChoice, load_chosen_paths, save_choice
 from .paths import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
                     jit_frozen_steps, kernel_table, onnx_steps,
-                    openvino_precisions, openvino_steps)
+                    openvino_op_table, openvino_precisions, openvino_steps)
 from .stages import (last_conv_on_pooled_maps, stage_macs, stage_params,
                      timed_stages)
 from .steps import (backbone_train_step, detection_step, eval_step,
                     first_call_seconds, page_faults, saved_activation_bytes,
                     sync, timed, train_step)
 from .tables import (allocator, print_best_paths, print_kernel_tables,
-                     print_rows, print_stage_rows, print_step_profiles)
+                     print_op_type_tables, print_rows, print_stage_rows,
+                     print_step_profiles)
 
 
 @dataclass
@@ -427,6 +428,12 @@ class Benchmark:
                 {n: eval_step(m.module, x, s.amp)
                  for n, m in deployed.items()}, deployed,
                 f'fused eval forward, batch {s.batch[0]}')
+            for precision in (openvino_precisions() if s.engines else []):
+                print_op_type_tables(
+                    openvino_op_table({n: m.module
+                                       for n, m in deployed.items()}, x,
+                                      precision),
+                    f'batch {s.batch[0]}')
         if not s.skip_detection and not s.skip_train:
             self.backbone_training_rows(depth, judged(models))
         if not s.skip_detection:

@@ -90,6 +90,20 @@ def print_step_profiles(steps: Dict[str, Callable[[], None]],
             sort_by='self_cpu_time_total', row_limit=12))
 
 
+def print_op_type_tables(tables: Dict[str, List[tuple]], what: str) -> None:
+    """:func:`~mmscalenet.benchmark.paths.openvino_op_table`'s tables:
+    every executed node type of each model, with its time, its share and
+    its node count."""
+    for name, rows in tables.items():
+        total = sum(r[1] for r in rows)
+        print(f'\nExecuted nodes by type, {name}, fused eval forward, '
+              f'{what} (per inference: {total:.1f} ms in '
+              f'{sum(r[2] for r in rows)} nodes)')
+        for node_type, ms, nodes in rows:
+            print(f'  {node_type:<30}{ms:>9.2f} ms {nodes:>6} nodes '
+                  f'{ms / total:>6.1%}')
+
+
 def print_kernel_tables(tables: Dict[str, List[tuple]], what: str,
                         device: torch.device) -> None:
     """:func:`~mmscalenet.benchmark.paths.kernel_table`'s tables, one list
