@@ -30,8 +30,14 @@ from timm.models import get_notrace_functions, get_notrace_modules
 
 import mmscalenet.timm as scalenet_timm
 from mmscalenet.models import PUBLISHED_VARIANTS
+from mmscalenet.models.scalenet import SABottleneck
 
 MODEL_NAMES = sorted(PUBLISHED_VARIANTS)
+#: The models timm's per-model checks run on. The variants share every
+#: module and differ only by their structure file, so the checks run on
+#: ScaleNet-50, and each variant gets the cheap check below (timm's own
+#: suite likewise leaves its large models out of these checks).
+CHECKED = ['scalenet50']
 
 # timm's sizes (tests/test_models.py): its targets for each check.
 TARGET_BWD_SIZE = 128
@@ -61,6 +67,26 @@ def test_the_four_published_scalenets_are_registered_with_their_tag():
 
 
 @pytest.mark.parametrize('model_name', MODEL_NAMES)
+def test_every_variant_builds_its_structure_and_runs(model_name):
+    """The cheap check of each variant: its structure's channels in its
+    blocks, its published parameter count, a forward pass, and its feature
+    levels."""
+    from mmscalenet.models import ChannelSpec
+    model = timm.create_model(model_name).eval()
+    blocks = [m.conv2 for m in model.modules()
+              if isinstance(m, SABottleneck)]
+    assert [list(b.out_channels) for b in blocks] == [
+        list(row[:-1]) for row in ChannelSpec.load(model_name).rows()
+    ]
+    assert sum(p.numel() for p in model.parameters()) == \
+        PUBLISHED_VARIANTS[model_name].params
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+    features = timm.create_model(model_name, features_only=True)
+    assert features.feature_info.reduction() == [2, 4, 8, 16, 32]
+
+
+@pytest.mark.parametrize('model_name', CHECKED)
 def test_model_forward(model_name):
     """timm: one forward pass; grad checkpointing keeps the outputs."""
     model = timm.create_model(model_name, pretrained=False).eval()
@@ -72,7 +98,7 @@ def test_model_forward(model_name):
     assert torch.allclose(model(inputs), outputs, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize('model_name', MODEL_NAMES)
+@pytest.mark.parametrize('model_name', CHECKED)
 def test_model_backward(model_name):
     """timm: every parameter gets a gradient, at 42 classes; and with
     grad checkpointing (every block recomputed) the same gradients."""
@@ -95,7 +121,7 @@ def test_model_backward(model_name):
         assert torch.allclose(x.grad, g, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize('model_name', MODEL_NAMES)
+@pytest.mark.parametrize('model_name', CHECKED)
 def test_model_default_cfgs(model_name):
     """timm: forward_features / forward_head(pre_logits) against the
     config's pool size and num_features, the classifier reset, the
@@ -150,7 +176,7 @@ def check_feature_shapes(model, outputs, size):
 
 
 @pytest.mark.parametrize('feature_cls', [None, 'getter'])
-@pytest.mark.parametrize('model_name', MODEL_NAMES)
+@pytest.mark.parametrize('model_name', CHECKED)
 def test_model_forward_features(model_name, feature_cls):
     """timm: features_only, with timm's default wrapper and with the
     forward_intermediates one ('getter')."""
@@ -161,7 +187,7 @@ def test_model_forward_features(model_name, feature_cls):
     check_feature_shapes(model, model(torch.randn(1, *size)), size[1:])
 
 
-@pytest.mark.parametrize('model_name', MODEL_NAMES)
+@pytest.mark.parametrize('model_name', CHECKED)
 def test_model_forward_intermediates(model_name):
     """timm: forward_intermediates gives every level, ends with what
     forward_features gives, and keeps it with grad checkpointing."""
@@ -204,7 +230,7 @@ def fx_model(model, train=False):
         tracer_kwargs=tracer_kwargs)
 
 
-@pytest.mark.parametrize('model_name', MODEL_NAMES)
+@pytest.mark.parametrize('model_name', CHECKED)
 def test_model_forward_fx(model_name):
     """timm: a torch.fx trace gives the model's outputs exactly."""
     model = timm.create_model(model_name, pretrained=False).eval()
@@ -215,7 +241,7 @@ def test_model_forward_fx(model_name):
     assert torch.all(fx_outputs == outputs)
 
 
-@pytest.mark.parametrize('model_name', MODEL_NAMES)
+@pytest.mark.parametrize('model_name', CHECKED)
 def test_model_backward_fx(model_name):
     """timm: the traced model in training mode gives every parameter a
     gradient."""
