@@ -154,7 +154,7 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
     iteration, since the inherited ``torchvision://resnet50`` cannot
     initialize a ScaleNet; then with ``init_cfg=None``: from scratch, under
     the stock frozen norms, 20 iterations with finite losses (the images
-    resized to 256x256 to keep it short)."""
+    kept at their 128x128 to keep it short)."""
     import mmdet
     data = tmp_path / 'toy_coco'
     make_toy_coco(str(data), train=4, val=2, size=128, seed=0)
@@ -170,7 +170,7 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'model.roi_head.bbox_head.num_classes=3', 'train_cfg.max_epochs=10',
-        'train_dataloader.dataset.pipeline.2.scale=(256,256)',
+        'train_dataloader.dataset.pipeline.2.scale=(128,128)',
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
         'default_hooks.checkpoint.interval=10',
         'default_hooks.logger.interval=1'

@@ -324,3 +324,29 @@ def test_machine_variation_tool():
     bad = run_python('tools/dev/machine_variation.py', '--epochs', '0')
     assert bad.returncode != 0
     assert bad.stderr.strip() == 'error: --epochs must be at least 1, got 0'
+
+
+@pytest.mark.slow
+def test_the_from_scratch_tool_compares_the_four_backbones():
+    """tools/dev/from_scratch.py, tiny: the four backbones' activations at
+    init and their first losses; the authors' init is the one that
+    explodes at init (docs/model.md quotes its full run)."""
+    text = run_tool('tools/dev/from_scratch.py', '--iters', '2', '--scale',
+                    '64')
+    # The activation rows: a name in a 58-character column, four numbers.
+    maxima = {
+        name.strip(): [float(v) for v in values.split()]
+        for name, values in re.findall(
+            r'^  ((?:ResNet|ScaleNet)-50.{48})((?:\s+[\d.e+]+){4})$', text,
+            re.M)
+    }
+    assert len(maxima) == 4, text[-2000:]
+    authors = maxima["ScaleNet-50, the authors' init (zero_init_residual="
+                     "False)"]
+    default = maxima['ScaleNet-50 (default)']
+    assert authors[-1] > 100 * default[-1]
+    assert len(re.findall(r'all finite: (True|False)', text)) == 4
+    bad = run_python('tools/dev/from_scratch.py', '--iters', '0')
+    assert bad.returncode != 0 and 'Traceback' not in bad.stderr
+    assert bad.stderr.startswith('error: --iters must be at least 1')
+    assert 'got 0 and 320' in bad.stderr
