@@ -59,13 +59,15 @@ from .models.scalenet import SABottleneck
 #: The tag of the authors' ImageNet-1k weights.
 PRETRAINED_TAG = 'authors_in1k'
 
-#: The stages' strides and dilations at each output stride timm's ResNet
-#: takes: the stages past it keep the resolution and dilate instead.
-OUTPUT_STRIDES = {
-    32: ((1, 2, 2, 2), (1, 1, 1, 1)),
+#: The stages' strides and dilations at the output strides below 32 that
+#: timm's ResNet takes: the stages past it keep the resolution and dilate
+#: instead (at 32, the backbone's own strides).
+DILATED_STAGES = {
     16: ((1, 2, 2, 1), (1, 1, 1, 2)),
     8: ((1, 2, 1, 1), (1, 1, 2, 4)),
 }
+#: Feature levels: the stride-2 stem, then the four stages.
+FEATURE_LEVELS = 5
 
 # Shape-dependent Python (a block's pooling window, the nearest/bilinear
 # choice per map size) cannot be traced symbolically: torch.fx, and timm's
@@ -129,17 +131,17 @@ class TimmScaleNet(ScaleNet):
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  **kwargs):
-        if output_stride not in OUTPUT_STRIDES:
-            raise ValueError(f'output_stride must be one of '
-                             f'{sorted(OUTPUT_STRIDES)}, got '
-                             f'{output_stride!r}')
-        if output_stride != 32 and {'strides', 'dilations'} & set(kwargs):
-            raise ValueError(f'output_stride={output_stride} sets the '
-                             f'stages\' strides and dilations; give those or '
-                             f'output_stride, not both')
-        strides, dilations = OUTPUT_STRIDES[output_stride]
-        kwargs.setdefault('strides', strides)
-        kwargs.setdefault('dilations', dilations)
+        if output_stride != 32:
+            if output_stride not in DILATED_STAGES:
+                raise ValueError(f'output_stride must be one of '
+                                 f'{sorted([*DILATED_STAGES, 32])}, got '
+                                 f'{output_stride!r}')
+            if {'strides', 'dilations'} & set(kwargs):
+                raise ValueError(f'output_stride={output_stride} sets the '
+                                 f'stages\' strides and dilations; give '
+                                 f'those or output_stride, not both')
+            kwargs['strides'], kwargs['dilations'] = \
+                DILATED_STAGES[output_stride]
         super().__init__(
             depth,
             structure,
@@ -329,7 +331,7 @@ default_cfgs = generate_default_cfgs({
 
 def _create_scalenet(variant: str, pretrained: bool = False,
                      **kwargs) -> TimmScaleNet:
-    levels = len(OUTPUT_STRIDES[32][0]) + 1  # the stem, then the stages
+    levels = FEATURE_LEVELS
     out_indices = kwargs.get('out_indices')
     if kwargs.get('features_only') and isinstance(out_indices, (list, tuple)):
         bad = [i for i in out_indices if not -levels <= i < levels]

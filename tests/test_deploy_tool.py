@@ -105,7 +105,8 @@ def test_bad_input_is_refused_in_one_line_with_nothing_written(
         [CLASSIFIER, str(out), '--checkpoint', str(missing)], capsys)
     (tmp_path / 'a_file').write_text('')
     below = tmp_path / 'a_file' / 'out'
-    assert str(below) in refused([CLASSIFIER, str(below)], capsys)
+    message = refused([CLASSIFIER, str(below)], capsys)
+    assert str(below) in message and 'for the exported files' in message
     assert 'got [16, 16]' in refused(
         [CLASSIFIER, str(out), '--shape', '16', '16'], capsys)
     find_spec = importlib.util.find_spec

@@ -201,7 +201,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             raise ValueError(f'--shape must be at least 32 x 32 and --batch '
                              f'at least 1, got {args.shape} and '
                              f'{args.batch}')
-        check_out_dir(args.out_dir)
+        check_out_dir(args.out_dir, 'the exported files')
         module, outputs, stem = build(args)
         os.makedirs(args.out_dir, exist_ok=True)
         staging = tempfile.mkdtemp(prefix='.deploy-', dir=args.out_dir)

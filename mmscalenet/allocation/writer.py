@@ -52,21 +52,22 @@ def _find_scalenet_cfg(node):
     return None
 
 
-def check_out_dir(out_dir: str) -> None:
+def check_out_dir(out_dir: str,
+                  contents: str = 'the spec, config and plot') -> None:
     """Raise naming ``out_dir`` unless it is, or can be created as, a
     folder this process can write in: ``NotADirectoryError`` when it, or
     the nearest folder above it that exists, is a file, ``PermissionError``
     when that folder is not writable (checked before any work, nothing is
-    written)."""
+    written). ``contents`` says what the folder is for, in the message."""
     path = osp.abspath(out_dir)
     while not osp.exists(path):
         path = osp.dirname(path)
     if not osp.isdir(path):
         raise NotADirectoryError(
             f'{out_dir} is a file; give a directory (created if missing) '
-            f'for the spec, config and plot' if path == osp.abspath(out_dir)
-            else f'{out_dir} is below {path}, which is a file; give a '
-            f'directory (created if missing) for the spec, config and plot')
+            f'for {contents}' if path == osp.abspath(out_dir) else
+            f'{out_dir} is below {path}, which is a file; give a directory '
+            f'(created if missing) for {contents}')
     if not os.access(path, os.W_OK | os.X_OK):
         raise PermissionError(f'cannot write in {path}, where {out_dir} '
                               f'would be written')
