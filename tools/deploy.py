@@ -46,8 +46,8 @@ from mmscalenet.allocation.writer import check_out_dir
 from mmscalenet.apis import add_cfg_options, config_scope, load_config
 from mmscalenet.fileio import sha256_of
 
-#: The engines each export is checked in, by the package that runs it.
-BACKENDS = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
+#: The engines each export is checked in (each its package's name).
+BACKENDS = ('onnxruntime', 'openvino')
 #: The largest difference to PyTorch accepted, relative to its largest
 #: output (fp32 kernels reorder sums; a wrong graph is off by far more).
 TOLERANCE = 1e-4
@@ -72,8 +72,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--backend',
         nargs='+',
-        choices=sorted(BACKENDS),
-        default=sorted(BACKENDS),
+        choices=BACKENDS,
+        default=list(BACKENDS),
         help='the engines to export to and check in (ONNX is written for '
         'both)')
     add_cfg_options(parser)
@@ -190,9 +190,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     try:
         missing = [
-            package for backend, package in BACKENDS.items()
-            if backend in args.backend
-            and importlib.util.find_spec(package) is None
+            backend for backend in args.backend
+            if importlib.util.find_spec(backend) is None
         ]
         if missing:
             raise ImportError(f'not installed: {", ".join(missing)} (pip '
