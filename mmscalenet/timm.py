@@ -53,7 +53,6 @@ from safetensors import SafetensorError
 from timm.models._features import feature_take_indices
 
 from .models import PUBLISHED_VARIANTS, ScaleNet
-from .models.pooling import StemMaxPool
 from .models.scalenet import SABottleneck
 
 #: The tag of the authors' ImageNet-1k weights.
@@ -73,7 +72,6 @@ FEATURE_LEVELS = 5
 # choice per map size) cannot be traced symbolically: torch.fx, and timm's
 # fx feature extraction, keep these modules as leaves.
 register_notrace_module(SABottleneck)
-register_notrace_module(StemMaxPool)
 
 
 def weights_dir() -> str:

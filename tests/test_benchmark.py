@@ -6,20 +6,14 @@ tools/benchmark.py's every row: tests/test_tools.py (slow)."""
 import contextlib
 import io
 import re
-from dataclasses import replace
 
 import pytest
 import torch
 
 from mmscalenet.benchmark import Benchmark, BenchmarkSettings
-from mmscalenet.benchmark.path_choice import (PathTimes, SAPathChoice, beats,
-                                              fastest, load_chosen_paths,
-                                              save_choice, source_row)
 from mmscalenet.benchmark.models import classifiers, fused, judged
 from mmscalenet.benchmark.tables import (print_best_paths, print_rows,
                                          recorded_to)
-from mmscalenet.models import execution
-from mmscalenet.models.execution import CPU_TUNED, CUDA_STREAMS, PLAIN
 
 
 def test_the_models_are_tagged_by_family_and_judgement():
@@ -110,23 +104,24 @@ def test_engines_add_every_deployment_engine_and_best_per_precision():
 @pytest.mark.parametrize('settings, message', [
     (dict(channel_multiple=0), '--channel-multiple must be at least 1, '
      'got 0'),
-    (dict(sa_paths='fast'), "--sa-paths must be auto, one of ['cpu-tuned', "
-     "'cuda-streams', 'plain', 'pooled-projection'] or a .json file written "
-     "by --save-sa-paths, got 'fast'"),
+    (dict(sa_rewrites='fast'), "--sa-rewrites must be auto, one of "
+     "['cpu-tuned', 'cuda-streams', 'plain', 'pooled-norm'] or a .json file "
+     "written by --save-sa-rewrites, got 'fast'"),
     (dict(amp_dtype='bfloat16'), "--amp-dtype must be float16 or bfloat16, "
      "with --amp; got 'bfloat16' without --amp"),
     (dict(amp=True, amp_dtype='float8'), "--amp-dtype must be float16 or "
      "bfloat16, with --amp; got 'float8'"),
-    (dict(save_sa_paths='x.json'), '--save-sa-paths saves what '
-     '--choose-sa-paths chooses: give both'),
-    (dict(choose_sa_paths=True, save_sa_paths='/nowhere/x.json'),
-     "--save-sa-paths must name a .json file in a writable folder (for "
-     "--sa-paths), got '/nowhere/x.json'"),
-    (dict(choose_sa_paths=True, save_sa_paths='x.txt'),
-     "--save-sa-paths must name a .json file in a writable folder (for "
-     "--sa-paths), got 'x.txt'"),
-    (dict(choose_sa_paths=True, sa_paths='plain'), '--choose-sa-paths times '
-     "every SA path itself; it takes no --sa-paths, got 'plain'"),
+    (dict(save_sa_rewrites='x.json'), '--save-sa-rewrites saves what '
+     '--choose-sa-rewrites chooses: give both'),
+    (dict(choose_sa_rewrites=True, save_sa_rewrites='/nowhere/x.json'),
+     "--save-sa-rewrites must name a .json file in a writable folder (for "
+     "--sa-rewrites), got '/nowhere/x.json'"),
+    (dict(choose_sa_rewrites=True, save_sa_rewrites='x.txt'),
+     "--save-sa-rewrites must name a .json file in a writable folder (for "
+     "--sa-rewrites), got 'x.txt'"),
+    (dict(choose_sa_rewrites=True, sa_rewrites='plain'),
+     "--choose-sa-rewrites times every rewrite itself; it takes no "
+     "--sa-rewrites, got 'plain'"),
     pytest.param(
         dict(device='cuda'), '--device cuda: no GPU is visible to torch '
         '(torch.cuda.is_available() is False)',
@@ -143,146 +138,34 @@ def test_the_device_line_names_every_lever():
     plain = Benchmark(BenchmarkSettings(rounds=3, warmup=2)).device_line()
     assert plain.startswith(f'device: CPU, {torch.get_num_threads()} '
                             f'threads; torch {torch.__version__}; ')
-    assert plain.endswith('; fp32; SA paths auto; 3 interleaved rounds '
-                          'after 2 warm-up, medians; ratios are ScaleNet / '
-                          'ResNet')
+    assert plain.endswith('; fp32; SA rewrites plain (auto); 3 interleaved '
+                          'rounds after 2 warm-up, medians; ratios are '
+                          'ScaleNet / ResNet')
     levers = Benchmark(
         BenchmarkSettings(amp=True, channels_last=True,
                           cudnn_benchmark=True, channel_multiple=16,
                           compile=True, compile_mode='max-autotune',
                           inductor_force_layout=True,
-                          sa_paths='plain')).device_line()
+                          sa_rewrites='plain')).device_line()
     assert ('; AMP (bfloat16), channels-last, cudnn.benchmark, channels '
             'padded to x16, torch.compile max-autotune, inductor layout '
-            'forced; SA paths plain;') in levers
+            'forced; SA rewrites plain;') in levers
 
 
-def test_a_path_beats_its_reference_only_where_it_pays_in_both_modes():
-    ref = PathTimes(eval=1.0, train=1.0)
-    assert beats(PathTimes(0.95, 0.97), ref, margin=0.02)
-    assert not beats(PathTimes(0.99, 0.99), ref, margin=0.02)  # too little
-    # Much faster in eval, slower in training: not a trade it makes (a
-    # few percent in one mode is the noise of a median on a busy CPU).
-    assert not beats(PathTimes(0.6, 1.06), ref, margin=0.02)
-    assert beats(PathTimes(0.6, 1.04), ref, margin=0.02)
-    times = {PLAIN: ref, CPU_TUNED: PathTimes(0.9, 0.9),
-             CUDA_STREAMS: PathTimes(0.8, 0.95)}
-    assert fastest(times, PLAIN, 0.02) == CUDA_STREAMS
-    assert fastest({PLAIN: ref, CPU_TUNED: PathTimes(1.1, 0.9)}, PLAIN,
-                   0.02) == PLAIN
-
-
-@pytest.fixture
-def no_timing(monkeypatch):
-    """SAPathChoice with made-up times (the real ones mean nothing at this
-    size): every pooled projection pays in layer2 only, the CPU rewrites
-    pay; the outputs are really compared."""
-
-    def time(self, candidates):
-        times = {}
-        for paths in candidates:
-            gain = 0.9 if paths.tiled_pooling else 1.0
-            if paths.pooled_projection:
-                gain *= 0.9 if paths.pooled_projection == (1, ) else 1.1
-            times[paths] = PathTimes(gain, gain)
-        return times
-
-    monkeypatch.setattr(SAPathChoice, 'time', time)
-
-
-def test_the_choice_prints_the_row_to_paste_and_saves_it(no_timing,
-                                                         tmp_path):
-    choice = SAPathChoice(50, torch.device('cpu'), batch=1, train_batch=2,
-                          size=64, amp=False, rounds=1, warmup=0)
-    text = printed(choice.run)
-    assert re.search(r'1\. whole-net paths \(ratios to plain\):\n'
-                     r'\s+plain\s+eval .*\n\s+cpu-tuned\s+eval .* beats it',
-                     text)
-    assert 'cpu-tuned + pooled_projection (layer2)' in text
-    assert '  chosen: cpu-tuned + pooled_projection (layer2)\n' in text
-    row = text.split('mmscalenet/models/execution.py:\n')[1].strip()
-    pasted = eval(row.rstrip(','), vars(execution))  # noqa: S307
-    assert pasted.paths == replace(CPU_TUNED, pooled_projection=(1, ))
-    assert (pasted.device_type, pasted.capability, pasted.dtype) == (
-        'cpu', None, torch.float32)
-    assert pasted.measured.startswith('CPU, ')
-    path = str(tmp_path / 'chosen.json')
-    several = str(tmp_path / 'several.json')
-    save_choice(replace(pasted, paths=replace(
-        CUDA_STREAMS, pooled_projection=(0, 2))), several)
-    assert load_chosen_paths(several) == replace(CUDA_STREAMS,
-                                                 pooled_projection=(0, 2))
-    save_choice(pasted, path)
-    assert load_chosen_paths(path) == pasted.paths
-    # The benchmark forces the saved choice and names it.
-    line = Benchmark(BenchmarkSettings(sa_paths=path)).device_line()
-    assert f'SA paths cpu-tuned + pooled_projection (layer2) ({path});' \
-        in line
-
-
-def test_a_candidate_whose_outputs_differ_is_not_timed(no_timing,
-                                                       monkeypatch):
-    real = SAPathChoice.equal_outputs
-
-    def broken_cpu_rewrites(self, paths):
-        return 1.0 if paths.tiled_pooling else real(self, paths)
-
-    monkeypatch.setattr(SAPathChoice, 'equal_outputs', broken_cpu_rewrites)
-    choice = SAPathChoice(50, torch.device('cpu'), batch=1, train_batch=2,
-                          size=64, amp=False, rounds=1, warmup=0)
-    text = printed(choice.run)
-    assert ('  cpu-tuned: outputs differ from the plain path (relative '
-            'error 1.0e+00): not a candidate') in text
-    assert '  chosen: pooled-projection' not in text
-    assert '  chosen: plain + pooled_projection (layer2)\n' in text
-
-
-def test_a_saved_choice_that_is_not_one_is_refused(tmp_path):
-    bad = tmp_path / 'bad.json'
-    bad.write_text('{"paths": {"tiled_pooling": true}}')
-    with pytest.raises(ValueError) as error:
-        Benchmark(BenchmarkSettings(sa_paths=str(bad)))
-    assert str(error.value).startswith(
-        f'{bad} holds no SA paths saved by --choose-sa-paths (ValueError: ')
-    missing = str(tmp_path / 'missing.json')
-    with pytest.raises(ValueError, match='holds no SA paths.*FileNotFound'):
-        Benchmark(BenchmarkSettings(sa_paths=missing))
-
-
-def test_kernel_tables_of_a_forced_path_come_with_the_plain_ones():
+@pytest.mark.parametrize('rewrites, concatenates', [('cpu-tuned', False),
+                                                    ('plain', True)])
+def test_every_scalenet_of_a_run_takes_the_rewrites_named(rewrites,
+                                                          concatenates):
+    """The CPU rewrites write the scales into one buffer, the authors'
+    order concatenates: the fused ScaleNet's operator table tells."""
     settings = BenchmarkSettings(depths=(50, ), batch=(1, ), size=64,
-                                 train_batch=2, rounds=1, warmup=0,
-                                 skip_detection=True, kernel_table=True,
-                                 sa_paths='cpu-tuned')
+                                 rounds=1, warmup=0, skip_detection=True,
+                                 skip_train=True, kernel_table=True,
+                                 sa_rewrites=rewrites)
     text = printed(Benchmark(settings).run)
-    titles = re.findall(r'^Top operators by self CPU time, (.*?) \(one',
-                        text, re.M)
-    assert titles == [
-        'ResNet-50 fused, fused eval forward, batch 1',
-        'ScaleNet-50 fused, fused eval forward, batch 1',
-        'ScaleNet-50 fused (SA paths plain), fused eval forward, batch 1',
-        'ResNet-50, training step, batch 2',
-        'ScaleNet-50, training step, batch 2',
-        'ScaleNet-50 (SA paths plain), training step, batch 2',
-    ]
-    # On the plain order the SA blocks concatenate; the CPU rewrites write
-    # into one buffer instead.
-    eval_tables = text.split('Top operators')[1:4]
-    assert 'aten::cat' not in eval_tables[1]
-    assert 'aten::cat' in eval_tables[2]
-
-
-@pytest.mark.parametrize('paths', [
-    *execution.NAMED_PATHS.values(),
-    replace(CPU_TUNED, pooled_projection=(3, ))
-])
-def test_a_printed_row_is_the_python_of_its_choice(paths):
-    choice = execution.MeasuredChoice('cuda', (9, 0), torch.bfloat16, paths,
-                                      "H200, it's measured")
-    row = source_row(choice)
-    assert eval(row, vars(execution)) == choice  # noqa: S307
-    named = [name for name, p in execution.NAMED_PATHS.items() if p == paths]
-    assert ('paths=SAPaths(' in row) == (not named)
+    tables = text.split('Top operators by self CPU time, ')[1:]
+    scalenet = next(t for t in tables if t.startswith('ScaleNet-50 fused'))
+    assert ('aten::cat' in scalenet) == concatenates
 
 
 def test_a_run_that_stops_is_recorded_with_its_rows_and_reason(tmp_path):

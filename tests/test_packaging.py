@@ -17,7 +17,8 @@ from helpers import REPO, run_command, run_python
 
 import mmscalenet
 from mmscalenet.allocation import writer
-from mmscalenet.models import ChannelSpec, pooling
+from mmscalenet.models import ChannelSpec
+from mmscalenet.rewrites import pooling
 
 SITE_PACKAGES = next(p for p in sys.path
                      if p.endswith('site-packages') and osp.isdir(p))

@@ -7,9 +7,9 @@ pytorch-image-models at aa4b585, the version pinned in
 requirements/timm.txt: forward, backward, default config, features_only,
 forward_intermediates, fx forward and backward), at timm's sizes, run on
 every registered ScaleNet. TorchScript is left out: the SA block chooses
-its pooling, concatenation and norm paths in Python at run time, from the
-input's device and shape (:mod:`mmscalenet.models.execution`), which
-``torch.jit.script`` cannot compile (it is deprecated in torch >= 2.10);
+each scale's pooling window and upsampling in Python at run time, from the
+input's shape, which ``torch.jit.script`` cannot compile (it is
+deprecated in torch >= 2.10);
 tracing-based ONNX export and torch.fx work and are tested.
 
 Then what timm's checks cannot see: the feature levels' values, the

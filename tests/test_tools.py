@@ -262,17 +262,18 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
     assert memory['ScaleNet-50'] < memory["ScaleNet-50 (authors' sequence)"]
 
 
-def test_check_paths_tool(tmp_path):
-    out = run_python('tools/dev/check_paths.py', '--size', '64', '--batch',
-                     '1')
+def test_check_equivalence_tool(tmp_path):
+    out = run_python('tools/dev/check_equivalence.py', '--size', '64',
+                     '--batch', '1')
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert lines[0] == ('ScaleNet-50 on cpu, batch 1, 64x64, fp32 (TF32 '
                         'off):')
-    assert len(lines) == 12
+    assert len(lines) == 11
     assert all(line.endswith(': ok') for line in lines[1:])
     if not torch.cuda.is_available():
-        bad = run_python('tools/dev/check_paths.py', '--device', 'cuda')
+        bad = run_python('tools/dev/check_equivalence.py', '--device',
+                         'cuda')
         assert bad.returncode != 0 and 'Traceback' not in bad.stderr
         assert bad.stderr.strip() == ('error: --device cuda: torch sees no '
                                       'CUDA device')
@@ -291,7 +292,7 @@ def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
     assert out.returncode == 0, log[-3000:]
     ran = re.findall(r'^== (.*): exit code (\d+)', log, re.M)
     assert [title for title, _ in ran] == [
-        'equal outputs on every path', 'SA path choice: fp32',
+        'equal outputs, every rewrite', 'SA rewrite choice: fp32',
         'ablation: defaults ', 'per-kernel tables',
         'best paths: fp32, channels-last'
     ]
@@ -305,8 +306,8 @@ def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
                 'Backbone forward + backward, 1 images',
                 '[50] Best against best, batch 1'):
         assert row in markdown, row
-    # The best rows (the last section) run the SA paths the choice saved.
-    chosen = tmp_path / 'sa-paths-fp32.json'
+    # The best rows (the last section) run the rewrites the choice saved.
+    chosen = tmp_path / 'sa-rewrites-fp32.json'
     assert f'({chosen});' in markdown.rsplit('\n## ', 1)[-1]
 
 

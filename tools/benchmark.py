@@ -17,25 +17,25 @@ all alike) and report medians. Rows:
   the backward pass (exact, device independent), and the CUDA peak on GPUs;
 - the backbones alone (the authors' sequence too) and Faster R-CNN FPN,
   one 800x1216 image, eval;
-- with ``--profile``: torch.profiler tables, the time and MACs of every
-  stage, and the block's last 1x1 conv rewritten onto the pooled maps;
+- with ``--profile``: torch.profiler tables, and the time and MACs of
+  every stage;
 - with ``--kernel-table``: the top kernels by GPU time (operators by self
   CPU time on a CPU) of ResNet and ScaleNet, eval and training step, with
   an "other" row, so the rows account for every millisecond;
 - the GPU levers, each a flag to measure on and off: ``--cudnn-benchmark``,
   ``--channels-last``, ``--compile`` (``--compile-mode``), CUDA graphs of the
   eval forward (default on CUDA) and of the whole training step
-  (``--cuda-graph-train``), ``--sa-paths`` (the SA block's CPU rewrites,
-  its scales on parallel CUDA streams or the 1x1 conv after it on the
-  pooled maps, forced on or off, :mod:`mmscalenet.models.execution`),
+  (``--cuda-graph-train``), ``--sa-rewrites`` (the SA block's exact
+  rewrites, :mod:`mmscalenet.rewrites`),
   ``--inductor-force-layout``, and
   ``--channel-multiple`` (rows of ScaleNet padded to GPU-shaped channels:
   the padded build for training, ``switch_to_deploy(channel_multiple=)``
   for the fused rows; each row names its MACs).
 
-With ``--choose-sa-paths`` it measures instead which SA paths this device
-should take, and prints the row of
-``mmscalenet/models/execution.py``'s ``MEASURED_CHOICES`` that says so.
+With ``--choose-sa-rewrites`` it measures instead which SA rewrites pay on
+this device (run it in the device's fastest layout: ``--channels-last`` on
+CPUs), and prints the row of ``mmscalenet/rewrites/choice.py``'s
+``MEASURED_CHOICES`` that says so.
 
 Each row prints the ratio ScaleNet / ResNet and the project's target for it
 (``mmscalenet.benchmark.TARGETS``). The models, the measuring, the rows and
@@ -46,14 +46,14 @@ Example:
     python tools/benchmark.py                        # CPU, depths 50 and 101
     python tools/benchmark.py --depths 50 --rounds 7 --device cuda --amp
     python tools/benchmark.py --device cuda --append-to docs/benchmarks.md
-    python tools/benchmark.py --choose-sa-paths --depths 50 --batch 16
+    python tools/benchmark.py --choose-sa-rewrites --channels-last --batch 16
     python tools/benchmark.py --engines --skip-train --skip-detection
 """
 import argparse
 import sys
 
 from mmscalenet.benchmark import Benchmark, BenchmarkSettings, recorded_to
-from mmscalenet.models.execution import NAMED_PATHS
+from mmscalenet.rewrites import NAMED_REWRITES
 
 
 def parse_args():
@@ -170,26 +170,25 @@ def parse_args():
         help='on CUDA, also time the whole fp32 training step replayed as '
         'a CUDA graph')
     parser.add_argument(
-        '--sa-paths',
+        '--sa-rewrites',
         default='auto',
-        metavar='{auto,' + ','.join(NAMED_PATHS) + ',FILE.json}',
-        help='the SA block\'s implementation: per device as measured '
-        '(auto), the authors\' plain order, the CPU rewrites, the scales on '
-        'parallel CUDA streams, the 1x1 conv after the SA block on the '
-        'pooled maps, or the choice --save-sa-paths wrote, everywhere '
-        '(mmscalenet/models/execution.py)')
+        metavar='{auto,' + ','.join(NAMED_REWRITES) + ',FILE.json}',
+        help='the SA block\'s exact rewrites on every ScaleNet: those '
+        'measured to pay on this device and dtype (auto), a named set '
+        '(plain: the authors\' order), or the choice --save-sa-rewrites '
+        'wrote (mmscalenet/rewrites/choice.py)')
     parser.add_argument(
-        '--choose-sa-paths',
+        '--choose-sa-rewrites',
         action='store_true',
         help='instead of the rows: time ScaleNet (the first of --depths) '
-        'under every SA path on this device (eval at the first --batch, '
-        'training step at --train-batch) and print the row of '
-        'MEASURED_CHOICES in mmscalenet/models/execution.py it chooses')
+        'under every rewrite that runs on this device (eval at the first '
+        '--batch, training step at --train-batch) and print the row of '
+        'MEASURED_CHOICES in mmscalenet/rewrites/choice.py it chooses')
     parser.add_argument(
-        '--save-sa-paths',
+        '--save-sa-rewrites',
         metavar='FILE.json',
-        help='with --choose-sa-paths: also write the choice to this file '
-        '(for a later --sa-paths FILE.json)')
+        help='with --choose-sa-rewrites: also write the choice to this file '
+        '(for a later --sa-rewrites FILE.json)')
     parser.add_argument(
         '--channel-multiple',
         type=int,

@@ -1,31 +1,30 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Every way this package runs a ScaleNet computes the same function.
 
-The SA block's device-dependent rewrites
-(:mod:`mmscalenet.models.execution`), the folded deploy form, the deploy form
-zero-padded to GPU-shaped channels and the padded build loaded from the
-published weights are each compared with the plain model, on one device:
-eval outputs, and, for the training paths, the loss and every gradient.
-``tools/dev/check_paths.py`` runs it (the GPU script does, on the GPU); the
-tests run it on the CPU.
+The SA block's rewrites that run on the device (:mod:`mmscalenet.rewrites`),
+the folded deploy model, the deploy model zero-padded to GPU-shaped channels
+and the padded build loaded from the published weights are each compared
+with the authors' modules, on one device: eval outputs, and, for the
+rewrites and the padded build in training, the loss and every gradient.
+``tools/dev/check_equivalence.py`` runs it (the GPU script does, on the
+GPU); the tests run it on the CPU.
 """
-import contextlib
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import List
 
 import torch
 import torch.nn as nn
 
 from ..models import ScaleNet
-from ..models.execution import (CPU_TUNED, CUDA_STREAMS, POOLED_PROJECTION,
-                                SAPaths, describe, forced_sa_paths)
+from ..rewrites import apply_rewrites, candidates, describe
 
 
 @dataclass
-class PathCheck:
+class Check:
     """One comparison: the relative error ``|a - b| / |b|`` (2-norms) of a
-    path against the plain model, and the tolerance it must meet."""
+    way of running against the authors' modules, and the tolerance it must
+    meet."""
     name: str
     error: float
     tolerance: float
@@ -66,10 +65,12 @@ def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _loss_and_grads(model: nn.Module, x: torch.Tensor):
     model.zero_grad(set_to_none=True)
-    loss = sum((o.float() ** 2).mean() for o in model(x))
+    loss = sum((o.float()**2).mean() for o in model(x))
     loss.backward()
-    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()
-             if p.grad is not None}
+    grads = {
+        n: p.grad.detach().clone()
+        for n, p in model.named_parameters() if p.grad is not None
+    }
     return loss.detach(), grads
 
 
@@ -77,33 +78,17 @@ def _flat(grads: dict) -> torch.Tensor:
     return torch.cat([g.double().flatten() for _, g in sorted(grads.items())])
 
 
-def path_candidates(device: torch.device) -> List[SAPaths]:
-    """The SA paths other than the plain one that can run on ``device`` and
-    that a device's measured choice can name: the CPU's rewrites, the 1x1
-    conv on the pooled maps in every stage and, on a GPU, the parallel CUDA
-    streams, alone and with the pooled projection (elsewhere the streams
-    are the plain path)."""
-    candidates = [CPU_TUNED, POOLED_PROJECTION]
-    if device.type == 'cuda':
-        candidates += [
-            CUDA_STREAMS,
-            replace(CUDA_STREAMS,
-                    pooled_projection=POOLED_PROJECTION.pooled_projection)
-        ]
-    return candidates
-
-
-def check_paths(depth: int = 50,
-                device: str = 'cpu',
-                batch: int = 2,
-                size: int = 224,
-                channel_multiple: int = 8,
-                tolerance: float = 1e-4) -> List[PathCheck]:
-    """Compare every path of the published ScaleNet-``depth`` with the
-    plain model on ``device`` (fp32, TF32 off while it runs).
+def check_equivalence(depth: int = 50,
+                      device: str = 'cpu',
+                      batch: int = 2,
+                      size: int = 224,
+                      channel_multiple: int = 8,
+                      tolerance: float = 1e-4) -> List[Check]:
+    """Compare every way of running the published ScaleNet-``depth`` with
+    the authors' modules on ``device`` (fp32, TF32 off while it runs).
 
     Example:
-        >>> checks = check_paths(50, 'cpu', batch=1, size=64)
+        >>> checks = check_equivalence(50, 'cpu', batch=1, size=64)
         >>> all(c.passed for c in checks)
         True
     """
@@ -113,46 +98,47 @@ def check_paths(depth: int = 50,
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     try:
-        return _check_paths(depth, device, batch, size, channel_multiple,
-                            tolerance)
+        return _check_equivalence(depth, device, batch, size, channel_multiple,
+                                  tolerance)
     finally:
         (torch.backends.cuda.matmul.allow_tf32,
          torch.backends.cudnn.allow_tf32) = tf32
 
 
-def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
+def _check_equivalence(depth, device, batch, size, channel_multiple,
+                       tolerance):
     torch.manual_seed(0)
     arch = f'scalenet{depth}'
     model = randomize_norms(ScaleNet(depth, arch, out_indices=(0, 1, 2, 3)))
     model = model.to(device).eval()
     x = torch.randn(batch, 3, size, size, device=device)
     checks = []
-    rewrites = path_candidates(device)
-    with forced_sa_paths('plain'):
-        plain = _outputs(model, x)
-    for paths in rewrites + [None]:
-        with (forced_sa_paths(paths) if paths else contextlib.nullcontext()):
-            out = _outputs(model, x)
-        label = f'SA paths {describe(paths)}' if paths else \
-            f'SA paths as chosen for {device.type}'
-        checks.append(PathCheck(f'eval, {label}', relative_error(out, plain),
-                                tolerance))
+    rewrites = candidates(device)
+    plain = _outputs(model, x)
+    for r in rewrites:
+        out = _outputs(apply_rewrites(copy.deepcopy(model), r), x)
+        checks.append(
+            Check(f'eval, SA rewrites {describe(r)}',
+                  relative_error(out, plain), tolerance))
     deployed = copy.deepcopy(model).switch_to_deploy()
-    checks.append(PathCheck('eval, switch_to_deploy()',
-                            relative_error(_outputs(deployed, x), plain),
-                            tolerance))
+    checks.append(
+        Check('eval, switch_to_deploy()',
+              relative_error(_outputs(deployed, x), plain), tolerance))
     padded = copy.deepcopy(model).switch_to_deploy(channel_multiple)
-    checks.append(PathCheck(
-        f'eval, switch_to_deploy(channel_multiple={channel_multiple})',
-        relative_error(_outputs(padded, x), plain), tolerance))
-    built = ScaleNet(depth, arch, out_indices=(0, 1, 2, 3),
+    checks.append(
+        Check(f'eval, switch_to_deploy(channel_multiple={channel_multiple})',
+              relative_error(_outputs(padded, x), plain), tolerance))
+    built = ScaleNet(depth,
+                     arch,
+                     out_indices=(0, 1, 2, 3),
                      channel_multiple=channel_multiple).to(device)
     built.load_state_dict(model.state_dict())
     built.eval()
-    checks.append(PathCheck(
-        f'eval, padded build (channel_multiple={channel_multiple}) from '
-        f'the published weights', relative_error(_outputs(built, x), plain),
-        tolerance))
+    checks.append(
+        Check(
+            f'eval, padded build (channel_multiple={channel_multiple}) from '
+            f'the published weights', relative_error(_outputs(built, x),
+                                                     plain), tolerance))
     # Training mode: batch statistics, the loss and every gradient. A
     # training step's fp32 gradients are poorly conditioned (batch
     # statistics of a few images: the plain path alone is off a float64
@@ -160,22 +146,21 @@ def _check_paths(depth, device, batch, size, channel_multiple, tolerance):
     # compared in float64, where any difference is the rewrite's own.
     model.train()
     built.train()
-    with forced_sa_paths('plain'):
-        loss, _ = _loss_and_grads(copy.deepcopy(model), x)
-        _, grads = _loss_and_grads(copy.deepcopy(model).double(), x.double())
-    for paths in rewrites:
-        name = describe(paths)
-        with forced_sa_paths(paths):
-            tuned_loss, _ = _loss_and_grads(copy.deepcopy(model), x)
-            _, tuned_grads = _loss_and_grads(copy.deepcopy(model).double(),
-                                             x.double())
-        checks.append(PathCheck(f'training, SA paths {name}: loss',
-                                relative_error(tuned_loss, loss), tolerance))
-        checks.append(PathCheck(
-            f'training, SA paths {name}: gradients (float64)',
-            relative_error(_flat(tuned_grads), _flat(grads)), tolerance))
+    loss, _ = _loss_and_grads(copy.deepcopy(model), x)
+    _, grads = _loss_and_grads(copy.deepcopy(model).double(), x.double())
+    for r in rewrites:
+        name = describe(r)
+        rewritten = apply_rewrites(copy.deepcopy(model), r)
+        tuned_loss, _ = _loss_and_grads(copy.deepcopy(rewritten), x)
+        _, tuned_grads = _loss_and_grads(rewritten.double(), x.double())
+        checks.append(
+            Check(f'training, SA rewrites {name}: loss',
+                  relative_error(tuned_loss, loss), tolerance))
+        checks.append(
+            Check(f'training, SA rewrites {name}: gradients (float64)',
+                  relative_error(_flat(tuned_grads), _flat(grads)), tolerance))
     built_loss, _ = _loss_and_grads(copy.deepcopy(built), x)
-    checks.append(PathCheck(
-        'training, padded build from the published weights: loss',
-        relative_error(built_loss, loss), tolerance))
+    checks.append(
+        Check('training, padded build from the published weights: loss',
+              relative_error(built_loss, loss), tolerance))
     return checks

@@ -7,7 +7,6 @@
 - :mod:`.paths`: ONNX, torch.compile, TorchScript, CUDA graphs, kernel
   tables;
 - :mod:`.stages`: per-stage time, MACs and parameters;
-- :mod:`.path_choice`: a device's SA paths chosen by timing them;
 - :mod:`.models`: the timed models, tagged (:class:`TimedModel`);
 - :mod:`.tables`: the tables, the targets and the Markdown record;
 - :mod:`.run`: the rows over a :class:`BenchmarkSettings`.

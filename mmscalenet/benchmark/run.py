@@ -2,34 +2,31 @@
 """The benchmark's rows: ScaleNet against ResNet, per depth, over one
 :class:`BenchmarkSettings` (what ``tools/benchmark.py``'s flags say).
 
-With ``choose_sa_paths``, the SA paths of this device instead
-(:class:`~mmscalenet.benchmark.path_choice.SAPathChoice`). Otherwise, per
+With ``choose_sa_rewrites``, the SA rewrites of this device instead
+(:class:`~mmscalenet.rewrites.measure.RewriteChoice`). Otherwise, per
 depth: eval forward rows per batch size (plain, fused, each optional
 runtime path, then the best path of each family), the per-kernel tables,
 the backbones' training step at detection size, the backbones alone, the
 training step (CUDA graph, profiles, page faults, saved activations, CUDA
 peak memory) and Faster R-CNN FPN.
 """
-import contextlib
 import copy
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Set, Tuple
 
 import torch
 
-from ..models import ScaleNet
-from ..models.execution import (NAMED_PATHS, PLAIN, SAPaths, describe,
-                                forced_sa_paths)
+from ..rewrites import (NAMED_REWRITES, SARewrites, apply_rewrites,
+                        as_rewrites, describe, measured_rewrites)
+from ..rewrites.measure import RewriteChoice, load_rewrites, save_choice
 from .models import (ModelSet, TimedModel, classifiers, detectors, fused,
                      judged, missing_detection_ops)
-from .path_choice import SAPathChoice, load_chosen_paths, save_choice
 from .paths import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
                     jit_frozen_steps, kernel_table, onnx_steps,
                     openvino_op_table, openvino_precisions, openvino_steps)
-from .stages import (last_conv_on_pooled_maps, stage_macs, stage_params,
-                     timed_stages)
+from .stages import stage_macs, stage_params, timed_stages
 from .steps import (backbone_train_step, detection_step, eval_step,
                     first_call_seconds, page_faults, saved_activation_bytes,
                     sync, timed, train_step)
@@ -69,9 +66,9 @@ class BenchmarkSettings:
     kernel_table: bool = False
     cudnn_benchmark: bool = False
     cuda_graph_train: bool = False
-    sa_paths: str = 'auto'
-    choose_sa_paths: bool = False
-    save_sa_paths: Optional[str] = None
+    sa_rewrites: str = 'auto'
+    choose_sa_rewrites: bool = False
+    save_sa_rewrites: Optional[str] = None
     channel_multiple: int = 1
 
     def check(self) -> None:
@@ -80,31 +77,32 @@ class BenchmarkSettings:
         if self.channel_multiple < 1:
             raise ValueError(f'--channel-multiple must be at least 1, got '
                              f'{self.channel_multiple}')
-        if self.sa_paths not in ('auto', *NAMED_PATHS) and \
-                not self.sa_paths.endswith('.json'):
-            raise ValueError(f'--sa-paths must be auto, one of '
-                             f'{sorted(NAMED_PATHS)} or a .json file '
-                             f'written by --save-sa-paths, got '
-                             f'{self.sa_paths!r}')
+        if self.sa_rewrites not in ('auto', *NAMED_REWRITES) and \
+                not self.sa_rewrites.endswith('.json'):
+            raise ValueError(f'--sa-rewrites must be auto, one of '
+                             f'{sorted(NAMED_REWRITES)} or a .json file '
+                             f'written by --save-sa-rewrites, got '
+                             f'{self.sa_rewrites!r}')
         if self.amp_dtype is not None and (
                 not self.amp or self.amp_dtype not in ('float16',
                                                        'bfloat16')):
             raise ValueError(f'--amp-dtype must be float16 or bfloat16, '
                              f'with --amp; got {self.amp_dtype!r}'
                              f'{"" if self.amp else " without --amp"}')
-        if self.save_sa_paths and not self.choose_sa_paths:
-            raise ValueError('--save-sa-paths saves what --choose-sa-paths '
-                             'chooses: give both')
-        if self.save_sa_paths:
-            folder = osp.dirname(osp.abspath(self.save_sa_paths))
-            if not self.save_sa_paths.endswith('.json') or not (
+        if self.save_sa_rewrites and not self.choose_sa_rewrites:
+            raise ValueError('--save-sa-rewrites saves what '
+                             '--choose-sa-rewrites chooses: give both')
+        if self.save_sa_rewrites:
+            folder = osp.dirname(osp.abspath(self.save_sa_rewrites))
+            if not self.save_sa_rewrites.endswith('.json') or not (
                     osp.isdir(folder) and os.access(folder, os.W_OK)):
-                raise ValueError(f'--save-sa-paths must name a .json file '
-                                 f'in a writable folder (for --sa-paths), '
-                                 f'got {self.save_sa_paths!r}')
-        if self.choose_sa_paths and self.sa_paths != 'auto':
-            raise ValueError(f'--choose-sa-paths times every SA path itself; '
-                             f'it takes no --sa-paths, got {self.sa_paths!r}')
+                raise ValueError(f'--save-sa-rewrites must name a .json file '
+                                 f'in a writable folder (for --sa-rewrites), '
+                                 f'got {self.save_sa_rewrites!r}')
+        if self.choose_sa_rewrites and self.sa_rewrites != 'auto':
+            raise ValueError(f'--choose-sa-rewrites times every rewrite '
+                             f'itself; it takes no --sa-rewrites, got '
+                             f'{self.sa_rewrites!r}')
         if self.engines:
             import importlib.util
             missing = [m for m in ('onnxruntime', 'openvino')
@@ -132,13 +130,9 @@ class Benchmark:
     def __init__(self, settings: BenchmarkSettings):
         settings.check()
         self.s = settings
-        #: The SA paths forced on every block (None: as chosen per device).
-        self.forced_paths: Optional[Union[str, SAPaths]] = None
-        if settings.sa_paths.endswith('.json'):
-            self.forced_paths = load_chosen_paths(settings.sa_paths)
-        elif settings.sa_paths != 'auto':
-            self.forced_paths = settings.sa_paths
         self.device = torch.device(settings.device)
+        #: What every ScaleNet's SA blocks run.
+        self.rewrites: SARewrites = self.chosen_rewrites()
         self.layout = (torch.channels_last
                        if settings.channels_last else torch.contiguous_format)
         #: Every judged row's family, by its name (best-path rows).
@@ -162,19 +156,36 @@ class Benchmark:
             import torch._inductor.config as inductor_config
             inductor_config.force_layout_optimization = True
         print(self.device_line())
-        if s.choose_sa_paths:
-            choice = SAPathChoice(s.depths[0], self.device, s.batch[0],
-                                  s.train_batch, s.size, s.amp, s.rounds,
-                                  s.warmup, s.channel_multiple,
-                                  self.layout).run()
-            if s.save_sa_paths:
-                save_choice(choice, s.save_sa_paths)
+        if s.choose_sa_rewrites:
+            choice = RewriteChoice(s.depths[0], self.device, s.batch[0],
+                                   s.train_batch, s.size, s.amp, s.rounds,
+                                   s.warmup, s.channel_multiple,
+                                   self.layout).run()
+            if s.save_sa_rewrites:
+                save_choice(choice, s.save_sa_rewrites)
             return
-        paths = (contextlib.nullcontext() if self.forced_paths is None else
-                 forced_sa_paths(self.forced_paths))
-        with paths:
-            for depth in s.depths:
-                self.depth(depth)
+        for depth in s.depths:
+            self.depth(depth)
+
+    def chosen_rewrites(self) -> SARewrites:
+        """``--sa-rewrites``: a name, a saved choice, or (auto) the measured
+        choice of this device for the run's dtype."""
+        name = self.s.sa_rewrites
+        if name.endswith('.json'):
+            return load_rewrites(name)
+        if name != 'auto':
+            return as_rewrites(name)
+        dtype = torch.float32
+        if self.s.amp:
+            dtype = getattr(torch, self.s.amp_dtype) if self.s.amp_dtype \
+                else torch.get_autocast_dtype(self.device.type)
+        return measured_rewrites(self.device, dtype)
+
+    def rewritten(self, models: ModelSet) -> ModelSet:
+        """``models`` with their SA blocks running :attr:`rewrites`."""
+        for m in models.values():
+            apply_rewrites(m.module, self.rewrites)
+        return models
 
     def device_line(self) -> str:
         """The device, the software, and every lever of this run (the
@@ -211,17 +222,19 @@ class Benchmark:
             ) if wanted
         ]
         return (f'device: {name}; torch {torch.__version__}; '
-                f'allocator: {allocator()}; {", ".join(levers)}; SA paths '
-                f'{self.paths_name()}; {s.rounds} interleaved rounds after '
+                f'allocator: {allocator()}; {", ".join(levers)}; SA rewrites '
+                f'{self.rewrites_name()}; {s.rounds} interleaved rounds after '
                 f'{s.warmup} warm-up, medians; ratios are ' + (
-                    'to the reference path' if s.choose_sa_paths else
+                    'to the plain order' if s.choose_sa_rewrites else
                     'ScaleNet / ResNet'))
 
-    def paths_name(self) -> str:
-        """The SA paths of the run, as the device line names them."""
-        if isinstance(self.forced_paths, SAPaths):
-            return f'{describe(self.forced_paths)} ({self.s.sa_paths})'
-        return self.s.sa_paths
+    def rewrites_name(self) -> str:
+        """The SA rewrites of the run, as the device line names them."""
+        if self.s.choose_sa_rewrites:
+            return 'each timed'
+        name = describe(self.rewrites)
+        return name if name == self.s.sa_rewrites else \
+            f'{name} ({self.s.sa_rewrites})'
 
     def images(self, batch: int, h: int, w: int) -> torch.Tensor:
         return torch.randn(
@@ -289,7 +302,7 @@ class Benchmark:
 
         self.timed_rows(f'{head}, {s.size}x{s.size}', steps_of(models),
                         models, 'eval', paths)
-        fused_models = fused(models, s.channel_multiple)
+        fused_models = self.rewritten(fused(models, s.channel_multiple))
         if s.profile:
             self.profiles(fused_models, x)
         self.timed_rows(
@@ -354,9 +367,8 @@ class Benchmark:
                          self.families)
 
     def profiles(self, models: ModelSet, x: torch.Tensor) -> None:
-        """torch.profiler's table of one eval forward of each model, the
-        time, MACs and parameters of each stage, and the last-1x1-conv
-        rewrite."""
+        """torch.profiler's table of one eval forward of each model, and the
+        time, MACs and parameters of each stage."""
         s = self.s
         modules = {n: m.module for n, m in models.items()}
         print_step_profiles(
@@ -373,49 +385,13 @@ class Benchmark:
         print_stage_rows('Parameters per stage (ratio to ResNet)',
                          {n: [p / 1e6 for p in stage_params(model)]
                           for n, model in modules.items()}, 'M')
-        scalenet = next(m for m in modules.values()
-                        if isinstance(m.backbone, ScaleNet)).backbone
-        for i in (1, 2):
-            block = getattr(scalenet, f'layer{i}')[0]
-            # The block's map side at this input (its SA block stores the
-            # side at the reference input).
-            side = block.conv2.side * x.shape[-1] // scalenet.reference_size
-            print_rows(
-                f'Last 1x1 conv of layer{i}[0], deploy, batch {x.shape[0]}',
-                last_conv_on_pooled_maps(block, x.shape[0], side, s.rounds,
-                                         s.warmup, self.device), 'ms', 1e3)
-
-    def kernel_tables(self, steps: Dict[str, Callable[[], None]],
-                      models: ModelSet, what: str) -> None:
-        """Print the per-kernel tables of ``steps`` (keyed as ``models``);
-        where the run forces SA paths other than the plain order, also
-        those of its ScaleNets on the plain order, to compare kernel by
-        kernel."""
-        tables = kernel_table(steps, self.device)
-        if self.forced_paths not in (None, 'plain', PLAIN):
-
-            def on_plain(step):
-
-                def plain_step():
-                    with forced_sa_paths(PLAIN):
-                        step()
-
-                return plain_step
-
-            tables.update(
-                kernel_table(
-                    {
-                        f'{name} (SA paths plain)': on_plain(step)
-                        for name, step in steps.items() if isinstance(
-                            models[name].module.backbone, ScaleNet)
-                    }, self.device))
-        print_kernel_tables(tables, what, self.device)
 
     def depth(self, depth: int) -> None:
         s = self.s
         torch.manual_seed(0)
         h, w = s.det_size
-        models = classifiers(depth, s.size, s.channel_multiple)
+        models = self.rewritten(
+            classifiers(depth, s.size, s.channel_multiple))
         for m in models.values():
             m.module = m.module.to(self.device,
                                    memory_format=self.layout).eval()
@@ -423,11 +399,11 @@ class Benchmark:
             self.eval_rows(depth, batch, models)
         if s.kernel_table:
             x = self.images(s.batch[0], s.size, s.size)
-            deployed = fused(models)
-            self.kernel_tables(
-                {n: eval_step(m.module, x, s.amp)
-                 for n, m in deployed.items()}, deployed,
-                f'fused eval forward, batch {s.batch[0]}')
+            deployed = self.rewritten(fused(models))
+            print_kernel_tables(
+                kernel_table({n: eval_step(m.module, x, s.amp)
+                              for n, m in deployed.items()}, self.device),
+                f'fused eval forward, batch {s.batch[0]}', self.device)
             for precision in (openvino_precisions() if s.engines else []):
                 print_op_type_tables(
                     openvino_op_table({n: m.module
@@ -487,8 +463,9 @@ class Benchmark:
                 judged(models), 'train', label='CUDA graph train step',
                 optional=True)
         if s.kernel_table:
-            self.kernel_tables({n: steps[n] for n in ours}, models,
-                               f'training step, batch {s.train_batch}')
+            print_kernel_tables(
+                kernel_table({n: steps[n] for n in ours}, device),
+                f'training step, batch {s.train_batch}', device)
         if device.type == 'cpu':
             print_rows(
                 f'[{depth}] Minor page faults in one training step '
@@ -521,7 +498,7 @@ class Benchmark:
             print(f'\n[{depth}] Faster R-CNN FPN: not measured ({missing})')
             return
         x = self.images(1, h, w).contiguous()
-        dets = detectors(depth)
+        dets = self.rewritten(detectors(depth))
         for m in dets.values():
             m.module = m.module.to(self.device)
         # Optional: mmcv's CPU NMS refuses autocast's bfloat16 boxes.

@@ -1,7 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Per stage: time, MACs and parameters of the stem and the four stages of
-a classifier; and the last 1x1 conv of a block timed as it runs and
-rewritten onto the pooled maps."""
+a classifier."""
 import statistics
 import time
 from typing import Callable, Dict, List
@@ -11,9 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..analysis.complexity import measure_complexity
-from ..models.pooled_projection import project_scales
-from ..models.sa_geometry import downsampled_size, upsample_is_nearest
-from .steps import sync, timed
+from .steps import sync
 
 
 def stages(model: nn.Module) -> List[Callable]:
@@ -91,37 +88,3 @@ def stage_params(model: nn.Module) -> List[float]:
     ]
     total = sum(p.numel() for p in net.parameters())
     return [float(total - sum(layers))] + [float(n) for n in layers]
-
-
-def last_conv_on_pooled_maps(block: nn.Module, batch: int, side: int,
-                             rounds: int, warmup: int,
-                             device: torch.device) -> Dict[str, float]:
-    """Time a deploy block's last 1x1 conv as it runs (on the concatenated,
-    upsampled scales) and as the ``pooled_projection`` path runs it: on
-    each scale's pooled map, then repeated and added
-    (:func:`~mmscalenet.models.pooled_projection.project_scales`; nearest
-    scales only)."""
-    sa, conv3 = block.conv2, block.conv3
-    sizes = [downsampled_size(side, sa.pool_factors[i]) for i in sa.scales]
-    assert all(upsample_is_nearest((side, side), (s, s)) for s in sizes), \
-        'nearest scales only'
-    # Non-negative, as after the ReLU (which project_scales applies).
-    parts = [(torch.rand(batch, sa.out_channels[i], s, s, device=device),
-              s != side) for i, s in zip(sa.scales, sizes)]
-    concat = torch.cat([
-        F.interpolate(p, size=(side, side), mode='nearest')
-        for p, _ in parts
-    ], dim=1)
-
-    def per_scale():
-        return project_scales(parts, conv3, (side, side))
-
-    with torch.no_grad():
-        expected = conv3(concat)
-        assert torch.allclose(per_scale(), expected, rtol=1e-3,
-                              atol=1e-3 * expected.abs().max().item())
-        return timed(
-            {
-                'on the concatenation': lambda: conv3(concat),
-                'per scale on the pooled maps + repeat-add': per_scale
-            }, rounds, warmup, device)

@@ -198,14 +198,6 @@ class Bottleneck(BaseModule):
     def forward_conv2(self, x: torch.Tensor) -> torch.Tensor:
         return getattr(self, self.norm2_name)(self.conv2(x))
 
-    def forward_conv2_to_conv3(self, x: torch.Tensor) -> torch.Tensor:
-        """The spatial layer, its ReLU, the ``'after_conv2'`` plugins and
-        ``conv3`` (before its norm): one method, so that a subclass can
-        compute them together."""
-        out = self.relu(self.forward_conv2(x))
-        out = self.forward_plugins(out, 'after_conv2')
-        return self.conv3(out)
-
     def forward_input(self, x: torch.Tensor) -> torch.Tensor:
         """What the block does to its input before both paths."""
         return x
@@ -216,7 +208,9 @@ class Bottleneck(BaseModule):
             x = self.forward_input(x)
             out = self.relu(self.norm1(self.conv1(x)))
             out = self.forward_plugins(out, 'after_conv1')
-            out = self.norm3(self.forward_conv2_to_conv3(out))
+            out = self.relu(self.forward_conv2(out))
+            out = self.forward_plugins(out, 'after_conv2')
+            out = self.norm3(self.conv3(out))
             out = self.forward_plugins(out, 'after_conv3')
             identity = x if self.downsample is None else self.downsample(x)
             out = self.drop_path(out)

@@ -6,11 +6,8 @@
 in ``arch_settings = {depth: (block, stage_blocks)}`` and overrides one
 method for what differs: :meth:`~ResidualBackbone._make_stem_layer` (the
 CIFAR stem), :meth:`~ResidualBackbone.make_res_layer` (ScaleNet's SA blocks)
-or :meth:`~ResidualBackbone.stage_width` (a widened ResNet).
-
-(About 400 lines, most of them the docstring and checks of the ~30 keys of
-three libraries' ``ResNet``: one class owns them, as mmdet's ``resnet.py``
-does; their arithmetic is in :mod:`.resnet_settings`.)
+or :meth:`~ResidualBackbone.stage_width` (a widened ResNet). The
+arithmetic of the settings is in :mod:`.resnet_settings`.
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
@@ -21,7 +18,6 @@ from mmengine.model import BaseModule, Sequential
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .bottleneck import Bottleneck
-from .pooling import StemMaxPool
 from .resnet_settings import (DEFAULT_INIT_CFG, block_dilations, check_dcn,
                               check_num_stages, drop_path_rates,
                               pretrained_init_cfg, refuse_unsupported,
@@ -32,16 +28,12 @@ class ResidualBackbone(BaseModule):
     """Stages of bottleneck blocks behind a stem, taking every setting of
     mmdet's, mmpretrain's and mmseg's ``ResNet``.
 
-    The ImageNet stem (7x7 stride-2 conv, norm, ReLU, or with ``deep_stem``
-    three 3x3 convs; then a 3x3 stride-2 max pool), then ``layer1``,
-    ``layer2``, ... of ``arch_settings[depth]``: the first block of every
-    stage but the first has stride 2, a projection shortcut goes where the
-    shape changes. Every key of those ``ResNet`` s is honoured with its
-    meaning there, or, where a subclass's blocks give it none, refused in
-    one line naming the key, its value and what to write instead
-    (:attr:`unsupported_settings`); a value equal to what the network does
-    anyway is accepted silently. So a stock config whose backbone is a
-    ``ResNet`` takes a subclass by overriding its ``type`` alone.
+    The ImageNet stem, then ``layer1``, ``layer2``, ... of
+    ``arch_settings[depth]``. Every key of those ``ResNet`` s is honoured
+    with its meaning there or, where a subclass's blocks give it none,
+    refused in one line naming the key, its value and what to write
+    instead (:attr:`unsupported_settings`), so a stock config whose
+    backbone is a ``ResNet`` takes a subclass by overriding its ``type``.
 
     Args:
         depth (int): A key of ``arch_settings``.
@@ -247,14 +239,9 @@ class ResidualBackbone(BaseModule):
                      (stem_channels // 2, stem_channels // 2),
                      (stem_channels // 2, stem_channels))):
                 layers += [
-                    build_conv_layer(
-                        self.conv_cfg,
-                        c_in,
-                        c_out,
-                        kernel_size=3,
-                        stride=2 if i == 0 else 1,
-                        padding=1,
-                        bias=False),
+                    build_conv_layer(self.conv_cfg, c_in, c_out, 3,
+                                     stride=2 if i == 0 else 1, padding=1,
+                                     bias=False),
                     build_norm_layer(self.norm_cfg, c_out)[1],
                     nn.ReLU(inplace=True)
                 ]
@@ -262,7 +249,7 @@ class ResidualBackbone(BaseModule):
         else:
             self.add_stem_conv(in_channels, stem_channels, kernel_size=7,
                                stride=2)
-        self.maxpool = StemMaxPool()
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def add_stem_conv(self, in_channels: int, stem_channels: int,
                       kernel_size: int, stride: int) -> None:
@@ -292,12 +279,8 @@ class ResidualBackbone(BaseModule):
             return None
         layers = []
         if self.avg_down and stride > 1:
-            layers.append(
-                nn.AvgPool2d(
-                    kernel_size=stride,
-                    stride=stride,
-                    ceil_mode=True,
-                    count_include_pad=False))
+            layers.append(nn.AvgPool2d(stride, stride, ceil_mode=True,
+                                       count_include_pad=False))
             stride = 1
         return Sequential(
             *layers,

@@ -1,6 +1,5 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """The scale aggregation (SA) block (paper section 3.1)."""
-import functools
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -12,14 +11,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..registry import register_model
-from .execution import SAPaths, sa_paths
-from .pooling import in_eager_inference, max_pool_tiled
 from .resnet_settings import spatial_conv_cfg
 from .sa_geometry import (IMAGENET_POOL_FACTORS, UPSAMPLE_MODES,
                           check_downsample, downsampled_size,
                           downsamples_by_conv, pool_window,
                           scale_conv_geometry, upsample_is_nearest)
-from .scale_streams import on_parallel_streams
 
 
 @register_model
@@ -31,10 +27,8 @@ class SABlock(BaseModule):
     upsample back to the input size, normalize; then concatenate the scales
     in order. Scales with no channels have no layers at all. The layer order
     (norm after the upsampling, no activation inside) is the authors', so
-    their weights give their outputs. Where the upsampling only repeats
-    pixels (nearest, integer factor) the norm runs on the pooled map
-    instead: the same outputs, gradients and statistics at a fraction of
-    the cost and of the memory kept for backward.
+    their weights give their outputs. Exact eager rewrites of this order
+    are opt-in (:mod:`mmscalenet.rewrites`).
 
     Args:
         in_channels (int): Input channels.
@@ -161,100 +155,47 @@ class SABlock(BaseModule):
             return upsample_is_nearest((self.side, ) * 2, (pooled, ) * 2)
         return None
 
-    def _downsample(self, x: torch.Tensor, factor: int,
-                    pooled: Dict[int, torch.Tensor]) -> torch.Tensor:
-        """Downsample ``x`` by ``factor``, reusing the maps in ``pooled``.
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = tuple(x.shape[-2:])
+        outs = [self.forward_scale(x, i, size) for i in self.scales]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
-        Max pooling by ``factor`` equals max pooling by ``factor // g`` of a
-        map already max-pooled by ``g`` (floor mode, map at least ``factor``
-        in both dimensions), which reads ``g**2`` times less data.
-        """
+    def forward_scale(self, x: torch.Tensor, i: int,
+                      size: Tuple[int, int]) -> torch.Tensor:
+        """Scale ``i``: pool, conv, upsample to ``size``, norm."""
+        y = self.conv_scale(i, self.downsample_scale(x, i))
+        if tuple(y.shape[-2:]) != size:
+            y = self.upsample_scale(y, i, size)
+        return self.norms[str(i)](y)
+
+    def downsample_scale(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """``x`` pooled by scale ``i``'s factor (a conv-downsampled block
+        strides in its conv instead)."""
+        factor = self.pool_factors[i]
         if factor == 1 or downsamples_by_conv(self.downsample):
             return x
-        h, w = x.shape[-2:]
-        src, step = x, factor
-        if self.downsample == 'max' and h >= factor and w >= factor:
-            # The coarsest map already pooled by a divisor of factor (a
-            # loop: torch.compile traces no max(..., default=...)).
-            g = 1
-            for done in pooled:
-                if factor % done == 0 and done > g:
-                    g = done
-            src, step = pooled.get(g, x), factor // g
-        window = (pool_window(src.shape[-2], step),
-                  pool_window(src.shape[-1], step))
+        window = (pool_window(x.shape[-2], factor),
+                  pool_window(x.shape[-1], factor))
         if self.downsample == 'max':
-            pooled[factor] = max_pool_tiled(src, window)
-        else:
-            pooled[factor] = F.avg_pool2d(src, window, window)
-        return pooled[factor]
+            return F.max_pool2d(x, window, window)
+        return F.avg_pool2d(x, window, window)
 
-    def _upsample(self, y: torch.Tensor, size, nearest: Optional[bool]):
+    def conv_scale(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Scale ``i``'s conv on its pooled map."""
+        if i in self._dcn_v1_scales:
+            return _deform_conv_any_size(self.convs[str(i)], x)
+        return self.convs[str(i)](x)
+
+    def upsample_scale(self, y: torch.Tensor, i: int,
+                       size: Tuple[int, int]) -> torch.Tensor:
+        """Scale ``i``'s map ``y`` upsampled to ``size``."""
+        nearest = self._nearest[i]
         if nearest is None:
             nearest = upsample_is_nearest(size, y.shape[-2:])
         if nearest:
             return F.interpolate(y, size=size, mode='nearest')
         return F.interpolate(
             y, size=size, mode='bilinear', align_corners=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        paths = sa_paths(x.device, x.dtype)
-        return _concat_scales(
-            self.forward_scales(x, paths, paths.pooled_norm), x,
-            paths.buffer_concat)
-
-    def forward_scales(self, x: torch.Tensor, paths: SAPaths,
-                       keep_pooled: bool) -> List[Tuple[torch.Tensor, bool]]:
-        """Each present scale's output, in concatenation order, before the
-        concatenation.
-
-        Args:
-            x (Tensor): The block's input.
-            paths (SAPaths): The rewrites that run
-                (:func:`~mmscalenet.models.execution.sa_paths`).
-            keep_pooled (bool): Return a scale whose upsampling only
-                repeats pixels on its pooled map, normalized there where the
-                norm commutes with the repetition.
-
-        Returns:
-            list[tuple[Tensor, bool]]: Per scale, its output and whether it
-            still has to be repeated up to the size of ``x``.
-        """
-        size = tuple(x.shape[-2:])
-        if paths.parallel_scales and x.is_cuda:
-            # Each scale pools x itself (no map shared across streams).
-            return on_parallel_streams([
-                functools.partial(self._scale, x, i, size, keep_pooled, {})
-                for i in self.scales
-            ], x.device)
-        pooled: Dict[int, torch.Tensor] = {}
-        return [
-            self._scale(x, i, size, keep_pooled, pooled) for i in self.scales
-        ]
-
-    def _scale(self, x: torch.Tensor, i: int, size: Tuple[int, int],
-               keep_pooled: bool, pooled: Dict[int, torch.Tensor]
-               ) -> Tuple[torch.Tensor, bool]:
-        """Scale ``i``'s output and whether it still has to be repeated up
-        to ``size`` (see :meth:`forward_scales`)."""
-        z = self._downsample(x, self.pool_factors[i], pooled)
-        if i in self._dcn_v1_scales:
-            y = _deform_conv_any_size(self.convs[str(i)], z)
-        else:
-            y = self.convs[str(i)](z)
-        norm = self.norms[str(i)]
-        if tuple(y.shape[-2:]) == size:
-            return norm(y), False
-        if keep_pooled and self._replicates(y.shape[-2:], size, i) \
-                and _norm_commutes_with_repeat(norm, y):
-            return _norm_as_repeated(norm, y, size), True
-        return norm(self._upsample(y, size, self._nearest[i])), False
-
-    def _replicates(self, pooled, size, scale: int) -> bool:
-        """Whether scale ``scale`` upsamples ``pooled`` to ``size`` by
-        nearest at an integer factor: every pixel repeated."""
-        return self._nearest[scale] is not False and \
-            upsample_is_nearest(size, pooled)
 
     def switch_to_deploy(self) -> 'SABlock':
         """Fold each scale's norm into its conv, for inference.
@@ -298,108 +239,3 @@ def _deform_conv_any_size(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """
     from mmcv.ops import DeformConv2d
     return DeformConv2d.forward(conv, x, conv.conv_offset(x))
-
-
-def _norm_commutes_with_repeat(norm: nn.Module, y: torch.Tensor) -> bool:
-    """Whether ``norm`` gives the same values on ``y`` as on ``y`` with every
-    pixel repeated (nearest upsampling by an integer factor).
-
-    True for a fixed per-channel map (identity, a BatchNorm using running
-    statistics). Batch statistics are the same too (every pixel is repeated
-    equally often), so a training ``nn.BatchNorm2d`` qualifies when ``y`` has
-    more than one value per channel; its running variance is then corrected
-    by :func:`_norm_as_repeated`. Other norms (GroupNorm, SyncBN in
-    training) keep the authors' order: upsample, then normalize.
-    """
-    if isinstance(norm, nn.Identity):
-        return True
-    if not isinstance(norm, _BatchNorm):
-        return False
-    if not norm.training and norm.track_running_stats and \
-            norm.running_mean is not None:
-        return True
-    return isinstance(norm, nn.BatchNorm2d) and y.numel() > y.shape[1]
-
-
-def _norm_as_repeated(norm: nn.Module, y: torch.Tensor,
-                      size: Tuple[int, int]) -> torch.Tensor:
-    """``norm(y)``, with the statistics ``norm`` would keep from ``y``
-    repeated up to ``size``.
-
-    Normalizing the pooled map instead of its repetition saves a full-size
-    normalization and, in training, the full-size map autograd would keep
-    for it. The outputs and gradients are those of the authors' order (to
-    float rounding); so is the running mean. The running variance is an
-    unbiased estimate, ``n / (n - 1)`` times the batch variance with ``n``
-    the values per channel, which the repetition multiplies: the norm's
-    own update of it is rescaled from the pooled count to the repeated one
-    (no second pass over ``y``).
-    """
-    if not (isinstance(norm, _BatchNorm) and norm.training
-            and norm.track_running_stats):
-        return norm(y)
-    previous = norm.running_var.clone()
-    out = norm(y)
-    momentum = norm.momentum
-    if momentum is None:  # cumulative average, as _BatchNorm.forward
-        momentum = 1.0 / float(norm.num_batches_tracked)
-    (ph, pw), (h, w) = y.shape[-2:], size
-    pooled = y.numel() // y.shape[1]
-    repeated = pooled * (h // ph) * (w // pw)
-    # The norm added momentum * var * pooled / (pooled - 1); the authors'
-    # order adds momentum * var * repeated / (repeated - 1).
-    rescale = (pooled - 1) * repeated / (pooled * (repeated - 1))
-    kept = previous * (1 - momentum)
-    # Through .data: autograd saved running_var for the norm's backward
-    # (which, in training, does not read it) and would refuse a bumped
-    # version.
-    norm.running_var.data.copy_(kept + (norm.running_var - kept) * rescale)
-    return out
-
-
-def _concat_scales(parts: List[Tuple[torch.Tensor, bool]],
-                   x: torch.Tensor,
-                   into_buffer: bool = True) -> torch.Tensor:
-    """Concatenate the scales' outputs along channels.
-
-    Args:
-        parts (list[tuple[Tensor, bool]]): Per scale, its output and
-            whether it still has to be repeated up to the size of ``x``
-            (nearest upsampling by an integer factor).
-        x (Tensor): The block's input (size and memory layout).
-        into_buffer (bool): Whether the buffer path below may run
-            (:func:`~mmscalenet.models.execution.sa_paths`).
-
-    With ``into_buffer``, without autograd in eager mode the outputs are
-    written straight into
-    their channel slices of one buffer, repeated ones through a broadcast
-    view: no upsampled copy and no concatenation copy. Otherwise (training,
-    tracing, compiling) it is ``F.interpolate`` and ``torch.cat``.
-    """
-    n, _, h, w = x.shape
-    tensors = [y for y, _ in parts]
-    if not (into_buffer and in_eager_inference(*tensors)):
-        outs = [
-            F.interpolate(y, size=(h, w), mode='nearest') if repeat else y
-            for y, repeat in parts
-        ]
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-    if len(parts) == 1 and not parts[0][1]:
-        return parts[0][0]
-    layout = torch.channels_last if not x.is_contiguous() and \
-        x.is_contiguous(memory_format=torch.channels_last) \
-        else torch.contiguous_format
-    out = torch.empty((n, sum(y.shape[1] for y in tensors), h, w),
-                      dtype=tensors[0].dtype,
-                      device=x.device,
-                      memory_format=layout)
-    start = 0
-    for y, repeat in parts:
-        c, (ph, pw) = y.shape[1], y.shape[-2:]
-        dst = out[:, start:start + c]
-        if repeat:
-            dst = dst.view(n, c, ph, h // ph, pw, w // pw)
-            y = y[:, :, :, None, :, None]
-        dst.copy_(y)
-        start += c
-    return out

@@ -5,6 +5,7 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import fuse_conv_bn
 
 from ..errors import ConfigError
@@ -12,9 +13,6 @@ from ..registry import register_model
 from .bottleneck import Bottleneck
 from .channel_padding import pad_deployed_block, widen_published_state
 from .channel_spec import ChannelSpec, StructureLike
-from .execution import sa_paths
-from .pooled_projection import project_scales, projects_per_scale
-from .pooling import max_pool_tiled
 from .residual import ResidualBackbone
 from .resnet_settings import resnet_checkpoint_of
 from .sa_block import SABlock
@@ -37,10 +35,6 @@ class SABottleneck(Bottleneck):
         upsample_mode (str): See :class:`SABlock`. Defaults to ``'auto'``.
         sa_downsample (str): Downsampling inside the SA block, see
             :class:`SABlock`. Defaults to ``'max'``.
-        stage (int, optional): Index of the stage the block is in (0 for
-            ``layer1``), which the per-stage SA paths read
-            (:mod:`~mmscalenet.models.execution`); None outside a
-            backbone. Defaults to None.
         **kwargs: Arguments of :class:`Bottleneck`.
 
     Example:
@@ -61,9 +55,7 @@ class SABottleneck(Bottleneck):
                  pool_factors: Sequence[int] = IMAGENET_POOL_FACTORS,
                  upsample_mode: str = 'auto',
                  sa_downsample: str = 'max',
-                 stage: Optional[int] = None,
                  **kwargs):
-        self.stage = stage
         super().__init__(
             *args,
             conv2_args=dict(
@@ -87,24 +79,12 @@ class SABottleneck(Bottleneck):
     def forward_conv2(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(x)
 
-    def forward_conv2_to_conv3(self, x: torch.Tensor) -> torch.Tensor:
-        """As :class:`Bottleneck`'s, or, where the SA paths put this block's
-        stage in ``pooled_projection``, with ``conv3`` run per scale on the
-        pooled maps (:mod:`~mmscalenet.models.pooled_projection`)."""
-        paths = sa_paths(x.device, x.dtype)
-        if self.stage not in paths.pooled_projection or \
-                self.plugin_names['after_conv2'] or \
-                not projects_per_scale(self.conv3):
-            return super().forward_conv2_to_conv3(x)
-        parts = self.conv2.forward_scales(x, paths, keep_pooled=True)
-        return project_scales(parts, self.conv3, tuple(x.shape[-2:]))
-
     def forward_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
             return x
         h, w = x.shape[-2:]
         window = (pool_window(h, self.stride), pool_window(w, self.stride))
-        return max_pool_tiled(x, window)
+        return F.max_pool2d(x, window, window)
 
 
 @register_model
@@ -264,8 +244,7 @@ class ScaleNet(ResidualBackbone):
                     side=self.sides[stage],
                     pool_factors=self.pool_factors,
                     upsample_mode=self.upsample_mode,
-                    sa_downsample=self.sa_downsample,
-                    stage=stage) for row in rows
+                    sa_downsample=self.sa_downsample) for row in rows
             ])
 
     def init_weights(self) -> None:

@@ -1,17 +1,14 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Inference paths: folded norms (deploy mode) and the fast max pooling."""
+"""Folded norms (deploy mode) compute the eval model's function."""
 import copy
 
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from helpers import randomize_norms
 
 from mmscalenet.models import (PUBLISHED_VARIANTS, CifarScaleNet, SABlock,
                                ScaleNet)
-from mmscalenet.models import pooling
-from mmscalenet.models.pooling import StemMaxPool, max_pool_tiled
 
 
 @pytest.mark.parametrize('structure', sorted(PUBLISHED_VARIANTS))
@@ -55,63 +52,3 @@ def test_cifar_deploy():
         a = model(x)[-1]
         b = copy.deepcopy(model).switch_to_deploy()(x)[-1]
     assert torch.allclose(a, b, atol=1e-5 * a.abs().max(), rtol=1e-4)
-
-
-@pytest.fixture
-def views_at_any_size(monkeypatch):
-    """Take the reshaped-view pooling paths on maps of any size."""
-    monkeypatch.setattr(pooling, 'MIN_ELEMENTS', 0)
-
-
-@pytest.mark.parametrize('size', [(56, 56), (13, 9), (7, 7), (8, 15)])
-@pytest.mark.parametrize('window', [(2, 2), (4, 4), (7, 7), (3, 2)])
-def test_tiled_max_pool_equals_max_pool2d(size, window, views_at_any_size):
-    if window[0] > size[0] or window[1] > size[1]:
-        pytest.skip('window larger than the map')
-    x = torch.randn(2, 5, *size)
-    expected = F.max_pool2d(x, window, window)
-    with torch.no_grad():
-        assert torch.equal(max_pool_tiled(x, window), expected)
-        cl = x.contiguous(memory_format=torch.channels_last)
-        assert torch.equal(max_pool_tiled(cl, window), expected)
-    xg = x.clone().requires_grad_()
-    out = max_pool_tiled(xg, window)
-    assert torch.equal(out, expected)
-    out.sum().backward()
-    # max_pool2d's gradient: one 1 per window (no ties in random data).
-    assert xg.grad.sum().item() == expected.numel()
-
-
-@pytest.mark.parametrize('size', [(112, 112), (56, 38), (2, 2), (13, 10)])
-def test_stem_max_pool_equals_max_pool2d(size, views_at_any_size):
-    pool = StemMaxPool()
-    x = torch.randn(2, 5, *size)
-    expected = F.max_pool2d(x, 3, 2, 1)
-    with torch.no_grad():
-        assert torch.equal(pool(x), expected)
-        cl = x.contiguous(memory_format=torch.channels_last)
-        assert torch.equal(pool(cl), expected)
-    xg = x.clone().requires_grad_()
-    out = pool(xg)
-    assert torch.equal(out, expected)
-    out.sum().backward()
-    assert xg.grad.sum().item() == expected.numel()
-    assert isinstance(pool, nn.MaxPool2d)
-    assert pool.extra_repr() == nn.MaxPool2d(3, 2, 1).extra_repr()
-
-
-@pytest.mark.parametrize('layout',
-                         [torch.contiguous_format, torch.channels_last])
-@pytest.mark.parametrize('size', [(56, 56), (57, 43)])
-def test_sa_block_inference_path_equals_autograd_path(
-        layout, size, views_at_any_size):
-    # Without autograd the scales are written into one buffer, repeated
-    # ones through a broadcast view; with autograd it is interpolate + cat.
-    block = SABlock(8, [3, 2, 4, 5], side=56).eval()
-    randomize_norms(block)
-    x = torch.randn(2, 8, *size).contiguous(memory_format=layout)
-    with torch.no_grad():
-        fast = block(x)
-    reference = block(x.clone().requires_grad_())
-    assert torch.equal(fast, reference.detach())
-    assert fast.is_contiguous(memory_format=layout)

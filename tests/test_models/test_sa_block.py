@@ -7,6 +7,11 @@ from mmscalenet.analysis.official_scalenet import OfficialSALayer
 
 from mmscalenet.models import SABlock
 from mmscalenet.models.sa_geometry import neuron_macs
+from mmscalenet.rewrites import NAMED_REWRITES, apply_rewrites
+
+#: The authors' order and every rewrite that runs on a CPU (the CUDA
+#: streams run in order there).
+REWRITES = [name for name in NAMED_REWRITES if name != 'cuda-streams']
 
 
 def conv_macs(module, x):
@@ -73,10 +78,11 @@ def test_table8_downsampling_costs_the_same_as_max_pooling(downsample):
         assert other.convs['1'].stride == (2, 2)
 
 
+@pytest.mark.parametrize('rewrites', REWRITES)
 @pytest.mark.parametrize('side, size', [(56, 56), (28, 28), (14, 14), (7, 7)])
-def test_equals_the_authors_layer_at_the_reference_size(side, size):
+def test_equals_the_authors_layer_at_the_reference_size(side, size, rewrites):
     row = [6, 5, 4, 3, side]
-    ours = SABlock(16, row[:4], side=side).eval()
+    ours = apply_rewrites(SABlock(16, row[:4], side=side).eval(), rewrites)
     theirs = OfficialSALayer(16, row).eval()
     randomize_norms(theirs)
     ours.load_state_dict({
@@ -89,16 +95,18 @@ def test_equals_the_authors_layer_at_the_reference_size(side, size):
         assert torch.equal(torch.relu(ours(x)), theirs(x))
 
 
+@pytest.mark.parametrize('rewrites', REWRITES)
 @pytest.mark.parametrize('momentum', [0.1, None])
 @pytest.mark.parametrize('side', [56, 7])
-def test_training_equals_the_authors_order(side, momentum):
-    # Repeated (nearest) scales are normalized on the pooled map; outputs,
-    # gradients and running statistics must be those of normalizing the
-    # upsampled map. At side 7 two scales pool to 1x1: 8 values per
-    # channel for 392 after upsampling, so a wrong n / (n - 1) shows.
+def test_training_equals_the_authors_order(side, momentum, rewrites):
+    # With pooled_norm, repeated (nearest) scales are normalized on the
+    # pooled map; outputs, gradients and running statistics must be those
+    # of normalizing the upsampled map. At side 7 two scales pool to 1x1:
+    # 8 values per channel for 392 after upsampling, so a wrong n / (n - 1)
+    # shows.
     row = [6, 5, 4, 3, side]
     theirs = OfficialSALayer(16, row).train()
-    ours = SABlock(16, row[:4], side=side).train()
+    ours = apply_rewrites(SABlock(16, row[:4], side=side).train(), rewrites)
     for m in list(theirs.modules()) + list(ours.modules()):
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = momentum

@@ -6,31 +6,30 @@
 #   0. the wheels in .whl (made by tools/dev/gpu_wheels.sh) installed under
 #      /tmp/site when the machine lacks mmengine (a bare GPU image with
 #      torch and no registry);
-#   1. tools/dev/check_paths.py: every SA path (the parallel CUDA streams
-#      included), the zero-padded deploy and the padded build give the
-#      plain model's outputs (and losses and gradients) on the GPU;
-#   2. the SA paths this GPU should take (tools/benchmark.py
-#      --choose-sa-paths), fp32 (TF32) and AMP (bf16, as every AMP part): ScaleNet-50 under every
-#      candidate (plain, CPU rewrites, parallel CUDA streams, then the 1x1
-#      conv on the pooled maps one stage at a time), eval batch 16 and
-#      training step batch 32, interleaved; each choice is printed as the
-#      row of MEASURED_CHOICES in mmscalenet/models/execution.py and saved
-#      to OUT/sa-paths-{fp32,amp}.json;
+#   1. tools/dev/check_equivalence.py: every SA rewrite (the parallel CUDA
+#      streams included), the zero-padded deploy and the padded build give
+#      the authors' outputs (and losses and gradients) on the GPU;
+#   2. the SA rewrites this GPU should take (tools/benchmark.py
+#      --choose-sa-rewrites), fp32 (TF32) and AMP (bf16, as every AMP
+#      part), channels-last: ScaleNet-50 under every named rewrite, eval
+#      batch 16 and training step batch 32, interleaved; each choice is
+#      printed as the row of MEASURED_CHOICES in
+#      mmscalenet/rewrites/choice.py and saved to
+#      OUT/sa-rewrites-{fp32,amp}.json;
 #   3. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
 #      training step batch 32, fp32 (TF32) and AMP, each lever on its own
 #      (cudnn.benchmark, channels-last, CUDA graphs of the whole training
 #      step; channels padded to 8 is a row of every best-path table);
 #   4. the per-kernel tables (torch.profiler, top kernels by GPU time),
 #      ScaleNet-50 against ResNet-50, eval batch 16 and training step, on
-#      the SA paths chosen in fp32 and, where those are not the plain
-#      order, ScaleNet-50 on the plain order too;
+#      the SA rewrites chosen in fp32;
 #   5. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
 #      training step batch 32, the backbone's forward + backward on 2 images
 #      of 800x1216, fp32 and AMP, channels-last (on the H200 it halved
 #      ScaleNet's fp32 eval: PyTorch's NCHW bilinear upsampling kernel took
 #      half its time), every lever on but the CUDA graph of the training
 #      step (its capture crashed in channels-last, 2026-12-04: part 3 times
-#      it alone), and the SA paths of step 2;
+#      it alone), and the SA rewrites of step 2;
 #   6. torch.compile (reduce-overhead: inductor's fused kernels replayed as
 #      CUDA graphs) of the fused ResNet-50 and ScaleNet-50, eval batch 16,
 #      AMP, channels-last: where inductor fuses ScaleNet's glue (pools,
@@ -115,21 +114,21 @@ bench() {  # bench SECONDS TITLE ARGS...
         --append-to "$OUT/benchmarks-gpu.md" "$@"
 }
 
-part 30 "equal outputs on every path" "$PY" tools/dev/check_paths.py \
+part 30 "equal outputs, every rewrite" "$PY" tools/dev/check_equivalence.py \
     --device "$DEVICE" "${CHECK[@]}"
 
 # Sized for 585 s (H200, 2026-12-04: a part of 8 s is start-up alone):
 # 30 + 2 x 40 + 4 x 20 + 2 x 30 + 25 + 30 + 2 x 110 + 60 = 585 s at most.
-CHOOSE=(--depths 50 --choose-sa-paths --tf32 --cudnn-benchmark
-        --channel-multiple 8 "${SIZE[@]}" "${ROUNDS[@]}")
+CHOOSE=(--depths 50 --choose-sa-rewrites --tf32 --cudnn-benchmark
+        --channels-last --channel-multiple 8 "${SIZE[@]}" "${ROUNDS[@]}")
 AMP=(--amp --amp-dtype bfloat16)
-bench 40 "SA path choice: fp32" "${CHOOSE[@]}" \
-    --save-sa-paths "$OUT/sa-paths-fp32.json"
-bench 40 "SA path choice: AMP" "${CHOOSE[@]}" "${AMP[@]}" \
-    --save-sa-paths "$OUT/sa-paths-amp.json"
-chosen() {  # chosen fp32|amp: the --sa-paths of the best rows
-    if [ -f "$OUT/sa-paths-$1.json" ]; then
-        echo "--sa-paths $OUT/sa-paths-$1.json"
+bench 40 "SA rewrite choice: fp32" "${CHOOSE[@]}" \
+    --save-sa-rewrites "$OUT/sa-rewrites-fp32.json"
+bench 40 "SA rewrite choice: AMP" "${CHOOSE[@]}" "${AMP[@]}" \
+    --save-sa-rewrites "$OUT/sa-rewrites-amp.json"
+chosen() {  # chosen fp32|amp: the --sa-rewrites of the best rows
+    if [ -f "$OUT/sa-rewrites-$1.json" ]; then
+        echo "--sa-rewrites $OUT/sa-rewrites-$1.json"
     fi
 }
 ABLATE=(--depths 50 --skip-detection --no-cuda-graphs --tf32 "${SIZE[@]}"

@@ -8,18 +8,15 @@ functions here take that path where it gives exactly ``max_pool2d``'s
 result and fall back to ``max_pool2d`` everywhere else: with autograd (its
 backward needs the indices), on channels-last maps (where ``max_pool2d`` is
 fast), while tracing or compiling (exporters and compilers get the plain
-operator), on small maps (where one ``max_pool2d`` call costs less than
-several smaller operators), and on devices where
-:func:`~mmscalenet.models.execution.sa_paths` turns ``tiled_pooling`` off
-(CUDA).
+operator), and on small maps (where one ``max_pool2d`` call costs less
+than several smaller operators). They run where a model's rewrites say
+``tiled_pooling`` (:func:`~mmscalenet.rewrites.apply_rewrites`).
 """
 from typing import Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from .execution import sa_paths
 
 
 def is_compiling() -> bool:
@@ -48,8 +45,7 @@ MIN_ELEMENTS = 1 << 17
 
 
 def _channels_first_inference(x: torch.Tensor) -> bool:
-    return sa_paths(x.device, x.dtype).tiled_pooling and \
-        x.numel() >= MIN_ELEMENTS and in_eager_inference(x) and \
+    return x.numel() >= MIN_ELEMENTS and in_eager_inference(x) and \
         x.is_contiguous() and \
         not x.is_contiguous(memory_format=torch.channels_last)
 

@@ -1,23 +1,22 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Check that every way of running a ScaleNet gives the plain model's outputs.
+"""Check that every way of running a ScaleNet gives the authors' outputs.
 
-On one device: the SA block's per-device rewrites forced on and off, the
-folded deploy form, the deploy form zero-padded to GPU-shaped channels, and
-the padded build loaded from the published weights, against the plain
-model (eval outputs; the training loss and gradients). Prints one line per
-check and exits 1 if any differs (the logic: mmscalenet/analysis/
-equivalence.py).
+On one device: the SA block's rewrites that run there, the folded deploy
+model, the deploy model zero-padded to GPU-shaped channels, and the padded
+build loaded from the published weights, against the authors' modules
+(eval outputs; the training loss and gradients). Prints one line per check
+and exits 1 if any differs (the logic: mmscalenet/analysis/equivalence.py).
 
 Example:
-    python tools/dev/check_paths.py --device cuda
-    python tools/dev/check_paths.py --depth 101 --size 128
+    python tools/dev/check_equivalence.py --device cuda
+    python tools/dev/check_equivalence.py --depth 101 --size 128
 """
 import argparse
 import sys
 
 import torch
 
-from mmscalenet.analysis.equivalence import check_paths
+from mmscalenet.analysis.equivalence import check_equivalence
 
 
 def main():
@@ -34,8 +33,8 @@ def main():
         sys.exit(f'error: need --batch >= 1, --size >= 32 and '
                  f'--channel-multiple >= 1, got {args.batch}, {args.size}, '
                  f'{args.channel_multiple}')
-    checks = check_paths(args.depth, args.device, args.batch, args.size,
-                         args.channel_multiple)
+    checks = check_equivalence(args.depth, args.device, args.batch,
+                               args.size, args.channel_multiple)
     print(f'ScaleNet-{args.depth} on {args.device}, batch {args.batch}, '
           f'{args.size}x{args.size}, fp32 (TF32 off):')
     for check in checks:

@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
-"""Running an SA block's scales on parallel CUDA streams.
+"""Running an SA block's scales on parallel CUDA streams (the
+``parallel_scales`` rewrite).
 
 Each scale of a block is a chain of small kernels (pool, conv, norm,
 upsample) on a small map; one after another they leave a GPU idle at the
