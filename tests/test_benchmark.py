@@ -135,21 +135,26 @@ def test_settings_that_cannot_run_are_refused(settings, message):
 
 
 def test_the_device_line_names_every_lever():
-    plain = Benchmark(BenchmarkSettings(rounds=3, warmup=2)).device_line()
+    """Every lever, and the SA rewrites the run takes: auto answers from
+    the measured table (on a CPU cpu-tuned for fp32, plain for bf16)."""
+    plain = BenchmarkSettings(rounds=3, warmup=2).device_line()
     assert plain.startswith(f'device: CPU, {torch.get_num_threads()} '
                             f'threads; torch {torch.__version__}; ')
-    assert plain.endswith('; fp32; SA rewrites plain (auto); 3 interleaved '
-                          'rounds after 2 warm-up, medians; ratios are '
-                          'ScaleNet / ResNet')
-    levers = Benchmark(
-        BenchmarkSettings(amp=True, channels_last=True,
-                          cudnn_benchmark=True, channel_multiple=16,
-                          compile=True, compile_mode='max-autotune',
-                          inductor_force_layout=True,
-                          sa_rewrites='plain')).device_line()
+    assert plain.endswith('; fp32; SA rewrites cpu-tuned (auto); 3 '
+                          'interleaved rounds after 2 warm-up, medians; '
+                          'ratios are ScaleNet / ResNet')
+    levers = BenchmarkSettings(amp=True, channels_last=True,
+                               cudnn_benchmark=True, channel_multiple=16,
+                               compile=True, compile_mode='max-autotune',
+                               inductor_force_layout=True,
+                               sa_rewrites='plain').device_line()
     assert ('; AMP (bfloat16), channels-last, cudnn.benchmark, channels '
             'padded to x16, torch.compile max-autotune, inductor layout '
             'forced; SA rewrites plain;') in levers
+    assert '; AMP (bfloat16); SA rewrites plain (auto);' in \
+        BenchmarkSettings(amp=True).device_line()
+    with pytest.raises(TypeError, match=r"\['depth'\]"):
+        BenchmarkSettings(depth=50)
 
 
 @pytest.mark.parametrize('rewrites, concatenates', [('cpu-tuned', False),

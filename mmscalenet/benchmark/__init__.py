@@ -9,13 +9,15 @@
 - :mod:`.stages`: per-stage time, MACs and parameters;
 - :mod:`.models`: the timed models, tagged (:class:`TimedModel`);
 - :mod:`.tables`: the tables, the targets and the Markdown record;
+- :mod:`.settings`: the flags, grouped (:class:`BenchmarkSettings`);
 - :mod:`.run`: the rows over a :class:`BenchmarkSettings`.
 
 Never used as a timed test: the targets are ratios against ResNet measured
 in the same run.
 """
 from .models import TimedModel
-from .run import Benchmark, BenchmarkSettings
+from .run import Benchmark
+from .settings import BenchmarkSettings
 from .tables import TARGETS, recorded_to
 
 __all__ = [

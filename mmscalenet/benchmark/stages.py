@@ -1,6 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Per stage: time, MACs and parameters of the stem and the four stages of
-a classifier."""
+a classifier, and their printed profile."""
 import statistics
 import time
 from typing import Callable, Dict, List
@@ -10,7 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..analysis.complexity import measure_complexity
-from .steps import sync
+from .steps import eval_step, sync
+from .tables import print_stage_rows, print_step_profiles
 
 
 def stages(model: nn.Module) -> List[Callable]:
@@ -88,3 +89,21 @@ def stage_params(model: nn.Module) -> List[float]:
     ]
     total = sum(p.numel() for p in net.parameters())
     return [float(total - sum(layers))] + [float(n) for n in layers]
+
+
+def print_stage_profiles(models: Dict[str, nn.Module], x: torch.Tensor,
+                         rounds: int, warmup: int, amp: bool) -> None:
+    """torch.profiler's table of one eval forward of each model, and the
+    time, MACs and parameters of each stage (ratios to the first model)."""
+    print_step_profiles({n: eval_step(m, x, amp)
+                         for n, m in models.items()}, 'eval forward')
+    times = timed_stages(models, x, rounds, warmup, x.device, amp)
+    print_stage_rows('Time per stage (ratio to ResNet), eval forward',
+                     {n: [t * 1e3 for t in v] for n, v in times.items()},
+                     'ms')
+    print_stage_rows('MACs per stage (ratio to ResNet), per image',
+                     {n: [m / 1e6 for m in stage_macs(model, x)]
+                      for n, model in models.items()}, 'M')
+    print_stage_rows('Parameters per stage (ratio to ResNet)',
+                     {n: [p / 1e6 for p in stage_params(model)]
+                      for n, model in models.items()}, 'M')

@@ -11,7 +11,7 @@ Example:
     >>> import torch
     >>> from mmscalenet.models import ScaleNet
     >>> model = ScaleNet(50).eval()
-    >>> rewrites = measured_rewrites(torch.device('cpu'), torch.bfloat16)
+    >>> rewrites = measured_rewrites(torch.device('cpu'), torch.float32)
     >>> rewrites_of(apply_rewrites(model, rewrites))
     {'cpu-tuned'}
 """

@@ -144,12 +144,12 @@ MEASURED_CHOICES = (
         'NCHW'),
     MeasuredChoice(
         device_type='cpu', capability=None, dtype=torch.float32,
-        rewrites=PLAIN,
+        rewrites=CPU_TUNED,
         measured='CPU, 2 threads, torch 2.14.1+cu130, 2026-12-04, '
         'channels-last'),
     MeasuredChoice(
         device_type='cpu', capability=None, dtype=torch.bfloat16,
-        rewrites=CPU_TUNED,
+        rewrites=PLAIN,
         measured='CPU, 2 threads, torch 2.14.1+cu130, 2026-12-04, '
         'channels-last'),
 )
@@ -161,7 +161,7 @@ def measured_choice(device: torch.device,
     input of ``dtype`` (None: no row).
 
     Example:
-        >>> measured_choice(torch.device('cpu'), torch.float32).rewrites
+        >>> measured_choice(torch.device('cpu'), torch.bfloat16).rewrites
         SARewrites(tiled_pooling=False, buffer_concat=False, \
 pooled_norm=False, parallel_scales=False)
     """
@@ -179,7 +179,7 @@ def measured_rewrites(device: torch.device,
     """The rewrites measured to pay on ``device`` for ``dtype`` inputs.
 
     Example:
-        >>> describe(measured_rewrites(torch.device('cpu'), torch.bfloat16))
+        >>> describe(measured_rewrites(torch.device('cpu')))
         'cpu-tuned'
     """
     choice = measured_choice(device, dtype)
