@@ -25,9 +25,9 @@ from mmscalenet.rewrites import (CPU_TUNED, CUDA_STREAMS, MEASURED_CHOICES,
                                  measured_choice, measured_rewrites,
                                  rewrites_of)
 from mmscalenet.rewrites import pooling, streams
+from mmscalenet.rewrites.choice import load_rewrites, save_choice, source_row
 from mmscalenet.rewrites.measure import (RewriteChoice, RewriteTimes, beats,
-                                         fastest, load_rewrites, save_choice,
-                                         source_row)
+                                         fastest)
 from mmscalenet.rewrites.pooling import StemMaxPool, max_pool_tiled
 
 

@@ -15,9 +15,8 @@ from typing import Callable, Dict, Optional, Set
 
 import torch
 
-from ..rewrites import SARewrites, apply_rewrites
-from ..rewrites.measure import RewriteChoice, save_choice
-from .models import (ModelSet, TimedModel, classifiers, detectors, fused,
+from ..rewrites import SARewrites, apply_rewrites, save_choice
+from .models import (ModelSet, classifiers, detectors, fused,
                      judged, missing_detection_ops)
 from .paths import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
                     jit_frozen_steps, kernel_table, onnx_steps,
@@ -70,6 +69,8 @@ class Benchmark:
             inductor_config.force_layout_optimization = True
         print(s.device_line())
         if s.output.choose_sa_rewrites:
+            # (Here: rewrites.measure times through this package's steps.)
+            from ..rewrites.measure import RewriteChoice
             choice = RewriteChoice(s.rows.depths[0], self.device,
                                    s.rows.batch[0], s.rows.train_batch,
                                    s.rows.size, s.levers.amp, s.rows.rounds,

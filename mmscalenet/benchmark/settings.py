@@ -10,8 +10,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from ..rewrites import (NAMED_REWRITES, SARewrites, as_rewrites, describe,
-                        measured_rewrites)
-from ..rewrites.measure import load_rewrites
+                        load_rewrites, measured_rewrites)
 from .tables import allocator
 
 

@@ -18,12 +18,13 @@ Example:
 from .blocks import apply_rewrites, rewrites_of
 from .choice import (CPU_TUNED, CUDA_STREAMS, MEASURED_CHOICES,
                      NAMED_REWRITES, PLAIN, MeasuredChoice, SARewrites,
-                     as_rewrites, candidates, describe, measured_choice,
-                     measured_rewrites)
+                     as_rewrites, candidates, describe, load_rewrites,
+                     measured_choice, measured_rewrites, save_choice,
+                     source_row)
 
 __all__ = [
     'apply_rewrites', 'rewrites_of', 'SARewrites', 'PLAIN', 'CPU_TUNED',
     'CUDA_STREAMS', 'NAMED_REWRITES', 'MeasuredChoice', 'MEASURED_CHOICES',
     'as_rewrites', 'candidates', 'describe', 'measured_choice',
-    'measured_rewrites'
+    'measured_rewrites', 'source_row', 'save_choice', 'load_rewrites'
 ]

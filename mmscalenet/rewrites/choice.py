@@ -8,10 +8,13 @@ measured to pay on ScaleNet's fastest PyTorch path there; a device without
 a row takes none. Why a table and not a timing at first use:
 ``docs/speed.md``, "Rewrites".
 """
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, fields
 from typing import Optional, Tuple, Union
 
 import torch
+
+from ..fileio import write_atomically
 
 
 @dataclass(frozen=True)
@@ -186,9 +189,60 @@ def measured_rewrites(device: torch.device,
     return PLAIN if choice is None else choice.rewrites
 
 
+def source_row(choice: MeasuredChoice) -> str:
+    """``choice`` as the Python of a row of ``MEASURED_CHOICES`` (its
+    rewrites by their constant's name in ``choice.py`` where they have
+    one).
+
+    Example:
+        >>> source_row(MeasuredChoice('cpu', None, torch.float32, PLAIN,
+        ...                           'a run'))
+        "MeasuredChoice(device_type='cpu', capability=None, dtype=torch.float32, rewrites=PLAIN, measured='a run')"
+    """  # noqa: E501
+    rewrites = repr(choice.rewrites)
+    for name in ('plain', 'cpu-tuned', 'cuda-streams'):
+        if NAMED_REWRITES[name] == choice.rewrites:
+            rewrites = name.upper().replace('-', '_')
+    return (f'MeasuredChoice(device_type={choice.device_type!r}, '
+            f'capability={choice.capability!r}, dtype={choice.dtype}, '
+            f'rewrites={rewrites}, measured={choice.measured!r})')
+
+
+def save_choice(choice: MeasuredChoice, path: str) -> None:
+    """Write ``choice`` as JSON (its rewrites, and its row as Python), for
+    ``tools/benchmark.py --sa-rewrites FILE`` and for the record."""
+    write_atomically(
+        path,
+        json.dumps(
+            dict(rewrites=asdict(choice.rewrites), row=source_row(choice)),
+            indent=2) + '\n')
+
+
+def load_rewrites(path: str) -> SARewrites:
+    """The rewrites of a choice :func:`save_choice` wrote; a ``ValueError``
+    naming the file if it holds none.
+
+    Example:
+        >>> load_rewrites('sa-rewrites-fp32.json')  # doctest: +SKIP
+        SARewrites(tiled_pooling=False, ..., parallel_scales=True)
+    """
+    names = {f.name for f in fields(SARewrites)}
+    try:
+        with open(path) as f:
+            rewrites = json.load(f)['rewrites']
+        if set(rewrites) != names:
+            raise ValueError(f'fields {sorted(rewrites)}')
+        return SARewrites(**rewrites)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f'{path} holds no SA rewrites saved by '
+                         f'--choose-sa-rewrites ({type(error).__name__}: '
+                         f'{error})') from None
+
+
 __all__ = [
     'SARewrites', 'PLAIN', 'CPU_TUNED', 'CUDA_STREAMS', 'NAMED_REWRITES',
     'MeasuredChoice', 'MEASURED_CHOICES', 'as_rewrites', 'candidates',
     'describe',
-    'measured_choice', 'measured_rewrites'
+    'measured_choice', 'measured_rewrites', 'source_row', 'save_choice',
+    'load_rewrites'
 ]

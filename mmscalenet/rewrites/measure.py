@@ -20,9 +20,8 @@ for the other. It prints the times, the verdicts and the row to add to
 ``mmscalenet/rewrites/choice.py``.
 """
 import datetime
-import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -30,11 +29,10 @@ import torch
 from ..analysis.equivalence import relative_error
 from ..benchmark.models import Classifier
 from ..benchmark.steps import eval_step, timed, train_step
-from ..fileio import write_atomically
 from ..models import ScaleNet
 from .blocks import apply_rewrites
-from .choice import (NAMED_REWRITES, PLAIN, MeasuredChoice, SARewrites,
-                     candidates, describe)
+from .choice import (PLAIN, MeasuredChoice, SARewrites, candidates,
+                     describe, source_row)
 
 #: The largest relative error (2-norm) of a candidate's fp32 eval outputs
 #: against the plain order's (TF32 off while they are compared).
@@ -255,57 +253,4 @@ class RewriteChoice:
                               measured)
 
 
-def source_row(choice: MeasuredChoice) -> str:
-    """``choice`` as the Python of a row of ``MEASURED_CHOICES`` (its
-    rewrites by their constant's name in ``choice.py`` where they have
-    one).
-
-    Example:
-        >>> source_row(MeasuredChoice('cpu', None, torch.float32, PLAIN,
-        ...                           'a run'))
-        "MeasuredChoice(device_type='cpu', capability=None, dtype=torch.float32, rewrites=PLAIN, measured='a run')"
-    """  # noqa: E501
-    rewrites = repr(choice.rewrites)
-    for name in ('plain', 'cpu-tuned', 'cuda-streams'):
-        if NAMED_REWRITES[name] == choice.rewrites:
-            rewrites = name.upper().replace('-', '_')
-    return (f'MeasuredChoice(device_type={choice.device_type!r}, '
-            f'capability={choice.capability!r}, dtype={choice.dtype}, '
-            f'rewrites={rewrites}, measured={choice.measured!r})')
-
-
-def save_choice(choice: MeasuredChoice, path: str) -> None:
-    """Write ``choice`` as JSON (its rewrites, and its row as Python), for
-    ``tools/benchmark.py --sa-rewrites FILE`` and for the record."""
-    write_atomically(
-        path,
-        json.dumps(
-            dict(rewrites=asdict(choice.rewrites), row=source_row(choice)),
-            indent=2) + '\n')
-
-
-def load_rewrites(path: str) -> SARewrites:
-    """The rewrites of a choice :func:`save_choice` wrote; a ``ValueError``
-    naming the file if it holds none.
-
-    Example:
-        >>> load_rewrites('sa-rewrites-fp32.json')  # doctest: +SKIP
-        SARewrites(tiled_pooling=False, ..., parallel_scales=True)
-    """
-    names = {f.name for f in fields(SARewrites)}
-    try:
-        with open(path) as f:
-            rewrites = json.load(f)['rewrites']
-        if set(rewrites) != names:
-            raise ValueError(f'fields {sorted(rewrites)}')
-        return SARewrites(**rewrites)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f'{path} holds no SA rewrites saved by '
-                         f'--choose-sa-rewrites ({type(error).__name__}: '
-                         f'{error})') from None
-
-
-__all__ = [
-    'RewriteTimes', 'RewriteChoice', 'beats', 'fastest', 'load_rewrites',
-    'save_choice', 'source_row'
-]
+__all__ = ['RewriteTimes', 'RewriteChoice', 'beats', 'fastest']
