@@ -49,6 +49,63 @@ def run_tool(*args, timeout=600) -> str:
     return out.stdout + out.stderr
 
 
+def run_main(script: str, *args) -> subprocess.CompletedProcess:
+    """Run the tool ``script`` (a path from the repository root) as
+    ``python script *args`` would, in this process: its ``__main__`` with
+    that ``sys.argv``, in the repository root, its stdout and stderr
+    captured; ``sys.exit`` gives the return code (a message goes to
+    stderr), any other exception code 1 with its traceback in stderr.
+    What the subprocess tests pay on imports (torch, mmcv, mmengine:
+    seconds a call) is paid once per test process; keep one
+    :func:`run_python` per tool for what only a fresh interpreter shows."""
+    import contextlib
+    import io
+    import runpy
+    import traceback
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_cwd = sys.argv, os.getcwd()
+    sys.argv = [script, *(str(a) for a in args)]
+    os.chdir(REPO)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(osp.join(REPO, script), run_name='__main__')
+            except SystemExit as exit_:
+                if isinstance(exit_.code, int) or exit_.code is None:
+                    code = exit_.code or 0
+                else:
+                    print(exit_.code, file=sys.stderr)
+                    code = 1
+            except Exception:  # noqa: BLE001  (reported as python would)
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+    return subprocess.CompletedProcess(['python', script, *args], code,
+                                       out.getvalue(), err.getvalue())
+
+
+def run_main_tool(script: str, *args) -> str:
+    """:func:`run_main`; fail with its output unless it exits 0; return
+    stdout and stderr (as :func:`run_tool` does in a new interpreter)."""
+    out = run_main(script, *args)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, *parts) -> str:
+    """``out`` failed with one line on stderr, no traceback, naming each of
+    ``parts`` (the value at fault, the advice); returns the line."""
+    line = out.stderr.strip()
+    assert out.returncode != 0, out.stdout[-2000:]
+    assert 'Traceback' not in line and '\n' not in line, line[-3000:]
+    for part in parts:
+        assert str(part) in line, (part, line)
+    return line
+
+
 def free_port() -> int:
     """A TCP port free on this machine now, for a torchrun rendezvous: a
     fixed port would let two test runs on one machine (a developer's and

@@ -101,37 +101,35 @@ def test_engines_add_every_deployment_engine_and_best_per_precision():
         assert 'Best against best, batch 1, bf16 allowed' in text
 
 
-@pytest.mark.parametrize('settings, message', [
-    (dict(channel_multiple=0), '--channel-multiple must be at least 1, '
-     'got 0'),
-    (dict(sa_rewrites='fast'), "--sa-rewrites must be auto, one of "
-     "['cpu-tuned', 'cuda-streams', 'plain', 'pooled-norm'] or a .json file "
-     "written by --save-sa-rewrites, got 'fast'"),
-    (dict(amp_dtype='bfloat16'), "--amp-dtype must be float16 or bfloat16, "
-     "with --amp; got 'bfloat16' without --amp"),
-    (dict(amp=True, amp_dtype='float8'), "--amp-dtype must be float16 or "
-     "bfloat16, with --amp; got 'float8'"),
-    (dict(save_sa_rewrites='x.json'), '--save-sa-rewrites saves what '
-     '--choose-sa-rewrites chooses: give both'),
+@pytest.mark.parametrize('settings, named', [
+    (dict(channel_multiple=0), ['--channel-multiple', 'at least 1', 'got 0']),
+    (dict(sa_rewrites='fast'),
+     ['--sa-rewrites', "'fast'", 'pooled-norm', '--save-sa-rewrites']),
+    (dict(amp_dtype='bfloat16'), ['--amp-dtype', 'with --amp',
+                                  'without --amp']),
+    (dict(amp=True, amp_dtype='float8'), ['--amp-dtype', "'float8'",
+                                          'float16 or bfloat16']),
+    (dict(save_sa_rewrites='x.json'), ['--save-sa-rewrites',
+                                       '--choose-sa-rewrites', 'give both']),
     (dict(choose_sa_rewrites=True, save_sa_rewrites='/nowhere/x.json'),
-     "--save-sa-rewrites must name a .json file in a writable folder (for "
-     "--sa-rewrites), got '/nowhere/x.json'"),
+     ["'/nowhere/x.json'", 'writable folder']),
     (dict(choose_sa_rewrites=True, save_sa_rewrites='x.txt'),
-     "--save-sa-rewrites must name a .json file in a writable folder (for "
-     "--sa-rewrites), got 'x.txt'"),
+     ["'x.txt'", '.json file']),
     (dict(choose_sa_rewrites=True, sa_rewrites='plain'),
-     "--choose-sa-rewrites times every rewrite itself; it takes no "
-     "--sa-rewrites, got 'plain'"),
+     ['--choose-sa-rewrites', "got 'plain'", 'takes no --sa-rewrites']),
     pytest.param(
-        dict(device='cuda'), '--device cuda: no GPU is visible to torch '
-        '(torch.cuda.is_available() is False)',
+        dict(device='cuda'), ['--device cuda', 'no GPU is visible'],
         marks=pytest.mark.skipif(torch.cuda.is_available(),
                                  reason='a GPU is visible')),
 ])
-def test_settings_that_cannot_run_are_refused(settings, message):
+def test_settings_that_cannot_run_are_refused(settings, named):
+    """One line naming the value at fault and what to do instead."""
     with pytest.raises(ValueError) as error:
         Benchmark(BenchmarkSettings(**settings))
-    assert str(error.value) == message
+    message = str(error.value)
+    assert '\n' not in message
+    for part in named:
+        assert part in message, (part, message)
 
 
 def test_the_device_line_names_every_lever():

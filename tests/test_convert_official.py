@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import randomize_norms, run_python
+from helpers import randomize_norms, run_main, run_python
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmscalenet.analysis.official_scalenet import OfficialScaleNet
@@ -39,8 +39,8 @@ def test_key_renaming():
 def test_round_trip_logits_match(tmp_path):
     src, dst = tmp_path / 'official.pth', tmp_path / 'converted.pth'
     official = official_checkpoint('scalenet50', src)
-    out = run_python('tools/convert_official.py', str(src), str(dst), '--arch',
-                     'scalenet50', timeout=300)
+    out = run_main('tools/convert_official.py', str(src), str(dst), '--arch',
+                   'scalenet50')
     assert out.returncode == 0, out.stderr[-2000:]
 
     cfg = Config.fromfile(
@@ -110,8 +110,8 @@ def test_missing_keys_are_named_and_existing_dst_is_kept(tmp_path):
     del state['fc.bias'], state['layer2.1.bn2.0.running_var']
     torch.save(state, src)
     dst.write_bytes(b'keep me')
-    out = run_python('tools/convert_official.py', str(src), str(dst), '--arch',
-                     'scalenet50', timeout=300)
+    out = run_main('tools/convert_official.py', str(src), str(dst), '--arch',
+                   'scalenet50')
     assert out.returncode != 0
     assert '2 missing keys' in out.stderr
     assert 'head.fc.bias' in out.stderr

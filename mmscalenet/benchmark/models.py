@@ -29,8 +29,8 @@ class TimedModel:
 
     Attributes:
         module (nn.Module): The model.
-        family (str): The network it is a form of (``'ScaleNet-50'``): the
-            best-path rows keep the fastest form of each family.
+        family (str): The network it runs (``'ScaleNet-50'``): the
+            best-path rows keep the fastest path of each family.
         judged (bool): Whether its rows are compared with the targets.
     """
     module: nn.Module

@@ -9,6 +9,7 @@ import torch
 from helpers import randomize_norms
 
 from mmscalenet.models import SABlock, ScaleNet
+from mmscalenet.rewrites import apply_rewrites
 
 
 @pytest.mark.parametrize('deploy', [False, True])
@@ -65,10 +66,11 @@ def test_torch_compile_sa_block_plain_and_deploy():
     shutil.which('c++') is None and shutil.which('g++') is None,
     reason='torch.compile needs a C++ compiler on the CPU')
 def test_torch_compile_sa_block_training():
-    # Training: norms of repeated scales on the pooled maps, running
-    # variance rescaled; compiled outputs, gradients and statistics must
-    # equal eager ones.
-    eager = SABlock(16, [8, 4, 4, 2], side=28).train()
+    # Training with the pooled-norm rewrite: norms of repeated scales on the
+    # pooled maps, running variance rescaled; compiled outputs, gradients
+    # and statistics must equal eager ones.
+    eager = apply_rewrites(SABlock(16, [8, 4, 4, 2], side=28).train(),
+                           'pooled-norm')
     compiled_block = copy.deepcopy(eager)
     compiled = torch.compile(compiled_block)
     x = torch.randn(4, 16, 28, 28)

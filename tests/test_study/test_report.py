@@ -4,7 +4,7 @@ differences, the lambda selection rule, and the tool's --report."""
 import json
 
 import pytest
-from helpers import run_python
+from helpers import run_main, run_python
 
 from mmscalenet.allocation import diagnose_allocation, moved_share
 from mmscalenet.study import (equal_macs_summary, report, select_lambda,
@@ -269,9 +269,9 @@ def test_tool_reports_and_draws_without_training(tmp_path):
     path = tmp_path / 'results.json'
     path.write_text(json.dumps(hand_made_results()))
     plots = tmp_path / 'figures' / 'new'  # made by the tool
-    out = run_python('tools/allocation_study.py',
-                     'configs/studies/digits.py', '--results', str(path),
-                     '--report', '--plots-dir', str(plots))
+    out = run_main('tools/allocation_study.py',
+                   'configs/studies/digits.py', '--results', str(path),
+                   '--report', '--plots-dir', str(plots))
     assert out.returncode == 0, out.stderr[-3000:]
     assert '| data-driven - even (plain seed) | +1.00 |' in out.stdout
     for figure in ('top1-vs-macs', 'proportions', 'gammas'):
@@ -351,9 +351,9 @@ def test_tool_updates_the_page_and_refuses_a_broken_one(tmp_path):
         f'error: {bad} needs one <!-- study-')
     assert page.read_text().count('Study hand-made') == 0
     bad.unlink()
-    out = run_python('tools/allocation_study.py',
-                     'configs/studies/digits.py', '--results', str(path),
-                     '--report', '--update-doc', str(page))
+    out = run_main('tools/allocation_study.py',
+                   'configs/studies/digits.py', '--results', str(path),
+                   '--report', '--update-doc', str(page))
     assert out.returncode == 0, out.stderr[-3000:]
     assert f'Updated {page}' in out.stdout
     assert page.read_text().count('Study hand-made') == 1
