@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import run_main
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -153,7 +154,7 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
     config and the short form. First as written: it ends before the first
     iteration, since the inherited ``torchvision://resnet50`` cannot
     initialize a ScaleNet; then with ``init_cfg=None``: from scratch, under
-    the stock frozen norms, 20 iterations with finite losses (the images
+    the stock frozen norms, 12 iterations with finite losses (the images
     kept at their 128x128 to keep it short)."""
     import mmdet
     data = tmp_path / 'toy_coco'
@@ -169,10 +170,10 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
         "('square','circle','triangle')",
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
-        'model.roi_head.bbox_head.num_classes=3', 'train_cfg.max_epochs=10',
+        'model.roi_head.bbox_head.num_classes=3', 'train_cfg.max_epochs=6',
         'train_dataloader.dataset.pipeline.2.scale=(128,128)',
         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
-        'default_hooks.checkpoint.interval=10',
+        'default_hooks.checkpoint.interval=6',
         'default_hooks.logger.interval=1'
     ]
 
@@ -182,7 +183,10 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
              str(tmp_path / work), '--cfg-options', *options, *extra],
             capture_output=True, text=True, timeout=900)
 
-    refused = train('refused')
+    # (In this process: what a new interpreter would add is shown by the
+    # run below.)
+    refused = run_main(entry, str(config), '--work-dir',
+                       str(tmp_path / 'refused'), '--cfg-options', *options)
     assert refused.returncode != 0
     assert 'a ResNet checkpoint' in refused.stderr, refused.stderr[-2000:]
     assert not glob.glob(str(tmp_path / 'refused' / '*.pth'))
@@ -193,6 +197,8 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
     log = open(glob.glob(str(tmp_path / 'work' / '*' / '*.log'))[0]).read()
     assert "type='ScaleNet'" in log and '_delete_' not in log
     losses = [float(v) for v in re.findall(r' loss: ([\d.]+)', log)]
-    assert len(losses) == 20 and all(np.isfinite(losses)), losses
-    assert losses[-1] < losses[0]
-    assert osp.isfile(tmp_path / 'work' / 'epoch_10.pth')
+    assert len(losses) == 12 and all(np.isfinite(losses)), losses
+    # Falling: the last iterations' mean below the first ones' (one loss
+    # of a from-scratch detector moves a lot from batch to batch).
+    assert np.mean(losses[-4:]) < np.mean(losses[:4]), losses
+    assert osp.isfile(tmp_path / 'work' / 'epoch_6.pth')
