@@ -138,7 +138,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 # From scratch (no ImageNet weights here): train every stage and norm, at
 # half width (stem and stages; the even allocation at that width) and with
-# fewer RoIs, so that it learns in about 2 minutes on 2 cores.
+# fewer RoIs, so that it learns in about a minute on 2 cores.
 model = dict(
     backbone=dict(init_cfg=None, frozen_stages=-1, norm_eval=False,
                   zero_init_residual=True, structure='even',
@@ -148,16 +148,16 @@ model = dict(
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=128),
                    rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
-train_cfg = dict(max_epochs=12, val_interval=12)
+train_cfg = dict(max_epochs=8, val_interval=8)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
-    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[10])
+    dict(type='MultiStepLR', begin=0, end=8, by_epoch=True, milestones=[7])
 ]
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=5e-4, weight_decay=1e-4),
     clip_grad=dict(max_norm=10, norm_type=2))
 default_hooks = dict(
-    logger=dict(interval=8), checkpoint=dict(interval=12),
+    logger=dict(interval=8), checkpoint=dict(interval=8),
     visualization=dict(draw=False))
 randomness = dict(seed=0)
 """
@@ -175,7 +175,7 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     run_tool('tools/train.py', str(config), '--work-dir', str(work),
              timeout=900)
     trained = run_main_tool('tools/test.py', str(config),
-                            str(work / 'epoch_12.pth'),
+                            str(work / 'epoch_8.pth'),
                             '--work-dir', str(tmp_path / 'test'),
                             '--show-dir', 'vis')
     # --show-dir: mmdet's visualization hook drew every val image.
@@ -188,7 +188,7 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     mmdet_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                           'test.py')
     stock = run_main_tool(mmdet_test, str(config),
-                          str(work / 'epoch_12.pth'), '--work-dir',
+                          str(work / 'epoch_8.pth'), '--work-dir',
                           str(tmp_path / 'mmdet_test'))
     assert re.findall(r'coco/bbox_mAP[^\n]*', trained)[-1].split(
         'data_time')[0] == re.findall(r'coco/bbox_mAP[^\n]*', stock)[-1].split(
@@ -206,7 +206,7 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     # The README's detection snippet on one of the images.
     from mmdet.apis import DetInferencer
     inferencer = DetInferencer(model=str(config),
-                               weights=str(work / 'epoch_12.pth'),
+                               weights=str(work / 'epoch_8.pth'),
                                device='cpu')
     result = inferencer(str(val_images[0]), no_save_pred=True)
     scores = result['predictions'][0]['scores']
