@@ -12,7 +12,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import run_main
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -183,10 +182,7 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
              str(tmp_path / work), '--cfg-options', *options, *extra],
             capture_output=True, text=True, timeout=900)
 
-    # (In this process: what a new interpreter would add is shown by the
-    # run below.)
-    refused = run_main(entry, str(config), '--work-dir',
-                       str(tmp_path / 'refused'), '--cfg-options', *options)
+    refused = train('refused')
     assert refused.returncode != 0
     assert 'a ResNet checkpoint' in refused.stderr, refused.stderr[-2000:]
     assert not glob.glob(str(tmp_path / 'refused' / '*.pth'))
