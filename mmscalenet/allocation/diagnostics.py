@@ -39,8 +39,8 @@ def moved_share(rows: Sequence[Sequence[int]],
     distance: 0 = even, 1 = every channel on another scale).
 
     Example:
-        >>> moved_share([[2, 2, 0, 8]], [[2, 2, 2, 8]])
-        0.16666666666666666
+        >>> round(moved_share([[2, 2, 0, 8]], [[2, 2, 2, 8]]), 4)
+        0.3333
     """
     moved = [
         0.5 * sum(abs(p - q) for p, q in zip(ps, qs))

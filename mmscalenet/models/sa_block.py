@@ -36,35 +36,23 @@ class SABlock(BaseModule):
         pool_factors (Sequence[int]): Downsampling factor of each scale.
             Defaults to (1, 2, 4, 7).
         side (int, optional): Side of the input map at the reference input
-            (56 for the first stage of an ImageNet net at 224x224). It fixes
-            the kernel size of each scale (3x3, or 1x1 where the pooled
-            reference map is a single pixel: the authors' rule) and, with
-            ``upsample_mode='auto'``, the upsampling of each scale. None
-            means 3x3 kernels everywhere and run-time upsampling choice.
-            Defaults to None.
+            (56 in the first stage at 224x224); fixes each scale's kernel
+            (1x1 where the pooled map is one pixel) and, with ``'auto'``,
+            its upsampling. None: 3x3 everywhere, upsampling chosen per
+            input. Defaults to None.
         conv_cfg (dict, optional): Config of the conv layers. Defaults to
             None (``nn.Conv2d``).
         norm_cfg (dict): Config of the norm layers.
             Defaults to ``dict(type='BN')``.
-        upsample_mode (str): ``'auto'``: nearest where the reference map is
-            an integer multiple of the pooled map, else bilinear, fixed per
-            scale at build time (equal to the authors' model at the
-            reference input, and stable at any other input size);
-            ``'official'``: the same rule evaluated on every input shape, as
-            the authors' file does; ``'nearest'`` or ``'bilinear'``: one
-            mode everywhere. Defaults to ``'auto'``.
-        downsample (str): ``'max'`` or ``'avg'`` pooling, or a strided 3x3
-            conv (``'conv'``) or dilated strided 3x3 conv
-            (``'dilated_conv'``) in place of pooling + conv, at the same
-            MACs (paper Table 8). Defaults to ``'max'``.
-        dilation (int): Dilation of every 3x3 conv (padding the same), as a
-            dilated backbone's stage sets it; 1x1 convs are unchanged.
-            Defaults to 1.
-        dcn (dict, optional): Conv config of every scale's 3x3 conv, making
-            it deformable (e.g. ``dict(type='DCNv2', deform_groups=1)``, mmcv's
-            ops), as mmdet's ``Bottleneck`` takes it for its conv2;
-            ``fallback_on_stride=True`` keeps the strided convs of a
-            conv-downsampled block plain, and 1x1 convs stay plain.
+        upsample_mode (str): ``'auto'`` (the authors' rule at ``side``,
+            fixed at build), ``'official'`` (their rule on every input
+            shape), ``'nearest'`` or ``'bilinear'``; why:
+            docs/model.md. Defaults to ``'auto'``.
+        downsample (str): ``'max'``, ``'avg'``, ``'conv'`` or
+            ``'dilated_conv'`` (paper Table 8). Defaults to ``'max'``.
+        dilation (int): Dilation of every 3x3 conv. Defaults to 1.
+        dcn (dict, optional): Conv config making every scale's 3x3 conv
+            deformable, as mmdet's ``Bottleneck`` takes it.
             Defaults to None.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.

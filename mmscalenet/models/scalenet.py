@@ -129,13 +129,8 @@ class ScaleNet(ResidualBackbone):
         base_channels (int): Width of the first stage's SA input (the ResNet
             3x3 width); doubles every stage. Defaults to 64.
         channel_multiple (int): Build every scale padded up to a multiple
-            of this (GPU-shaped: tensor cores want multiples of 8). A
-            checkpoint of the unpadded structure (the published weights)
-            loads into it function-preserving: its weights in the first
-            channels of every scale, the 1x1 conv's columns for the extra
-            channels zero (:mod:`~mmscalenet.models.channel_padding`). The
-            extra channels cost MACs (ScaleNet-50 at 8: see get_flops).
-            Defaults to 1 (the structure as given).
+            of this; the published weights load into it function-preserving
+            (docs/model.md, "GPU-shaped channels"). Defaults to 1.
         **kwargs: Every other key of mmdet's, mmpretrain's and mmseg's
             ``ResNet`` (:class:`ResidualBackbone`): ``num_stages``,
             ``strides``, ``dilations``, ``out_indices``, ``frozen_stages``,
@@ -151,7 +146,7 @@ class ScaleNet(ResidualBackbone):
 
     Example:
         >>> import torch
-        >>> model = ScaleNet(depth=50, structure='scalenet50')
+        >>> model = ScaleNet(depth=50, structure='scalenet50').eval()
         >>> outputs = model(torch.rand(1, 3, 32, 32))
         >>> for out in outputs:
         ...     print(tuple(out.shape))

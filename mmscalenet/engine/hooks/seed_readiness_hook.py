@@ -22,7 +22,7 @@ def rank_correlation(a: List[float], b: List[float]) -> Optional[float]:
     by sort order); None where either has no spread.
 
     Example:
-        >>> rank_correlation([0.1, 0.5, 0.3], [1.0, 3.0, 2.0])
+        >>> round(rank_correlation([0.1, 0.5, 0.3], [1.0, 3.0, 2.0]), 6)
         1.0
     """
     x, y = torch.tensor(a, dtype=torch.float64), torch.tensor(
