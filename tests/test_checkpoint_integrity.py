@@ -91,30 +91,34 @@ def test_mmengine_loads_are_guarded(checkpoints):
         pretrained.init_weights()
 
 
-def one_line(out, expected):
+def one_line(out, *named):
+    """A refusal in one last line naming each of ``named`` (the file at
+    fault, what is wrong with it, the flag that named it)."""
     assert out.returncode != 0
     assert 'Traceback' not in out.stderr, out.stderr[-2000:]
-    assert out.stderr.strip().splitlines()[-1] == expected, out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    for part in named:
+        assert part in line, (part, line)
 
 
 @pytest.mark.slow
 def test_every_tool_ends_in_one_line(checkpoints, tmp_path):
     half = str(checkpoints['half'])
     one_line(run_python('tools/test.py', SEED_CONFIG, half),
-             f'error: checkpoint {half} {TRUNCATED}')
+             'error: checkpoint', half, TRUNCATED)
     one_line(
         run_python('tools/train.py', SEED_CONFIG, '--resume', half,
                    '--work-dir', str(tmp_path / 'w')),
-        f'error: --resume checkpoint {half} {TRUNCATED}')
+        'error: --resume checkpoint', half, TRUNCATED)
     one_line(
         run_python('tools/allocate.py', SEED_CONFIG, half, '--out',
                    str(tmp_path / 'a')),
-        f'allocate: checkpoint {half} {TRUNCATED}')
+        'allocate: checkpoint', half, TRUNCATED)
     assert not (tmp_path / 'a').exists()
     one_line(
         run_python('tools/convert_official.py', half,
                    str(tmp_path / 'c.pth'), '--arch', 'scalenet50'),
-        f'convert_official: checkpoint {half} {TRUNCATED}')
+        'convert_official: checkpoint', half, TRUNCATED)
     assert not (tmp_path / 'c.pth').exists()
 
 
@@ -128,8 +132,8 @@ def test_auto_resume_from_a_truncated_latest(checkpoints, tmp_path):
     one_line(
         run_python('tools/train.py', SEED_CONFIG, '--resume', '--work-dir',
                    str(work)),
-        f'error: --resume checkpoint (from {work}/last_checkpoint) {half} '
-        f'{TRUNCATED}')
+        '--resume checkpoint', f'(from {work}/last_checkpoint)', half,
+        TRUNCATED)
 
 
 def test_load_from_in_the_config(checkpoints, tmp_path):
@@ -137,7 +141,7 @@ def test_load_from_in_the_config(checkpoints, tmp_path):
     one_line(
         run_python('tools/train.py', SEED_CONFIG, '--work-dir',
                    str(tmp_path / 'w'), '--cfg-options', f'load_from={half}'),
-        f'error: load_from checkpoint {half} {TRUNCATED}')
+        'error: load_from checkpoint', half, TRUNCATED)
 
 
 @pytest.fixture(scope='module')
