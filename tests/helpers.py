@@ -49,6 +49,18 @@ def run_tool(*args, timeout=600) -> str:
     return out.stdout + out.stderr
 
 
+def _manager_classes() -> list:
+    """Every class with its own mmengine ``ManagerMixin`` instance table."""
+    from mmengine.utils import ManagerMixin
+    found, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        if '_instance_dict' in vars(cls):
+            found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
 def run_main(script: str, *args) -> subprocess.CompletedProcess:
     """Run the tool ``script`` (a path from the repository root) as
     ``python script *args`` would, in this process: its ``__main__`` with
@@ -57,13 +69,21 @@ def run_main(script: str, *args) -> subprocess.CompletedProcess:
     stderr), any other exception code 1 with its traceback in stderr.
     What the subprocess tests pay on imports (torch, mmcv, mmengine:
     seconds a call) is paid once per test process; keep one
-    :func:`run_python` per tool for what only a fresh interpreter shows."""
+    :func:`run_python` per tool for what only a fresh interpreter shows.
+    Not for a tool that builds an mmengine ``Runner``: its visualizer and
+    default scope stay behind as the process's current ones (an mmseg
+    test script run here drew with an mmdet visualizer left by another
+    test)."""
     import contextlib
     import io
     import runpy
     import traceback
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd = sys.argv, os.getcwd()
+    # mmengine's global instances (the default scope a tool sets, loggers,
+    # message hubs) as they were: the tool's do not outlive it here.
+    managers = {cls: dict(cls._instance_dict)
+                for cls in _manager_classes()}
     sys.argv = [script, *(str(a) for a in args)]
     os.chdir(REPO)
     code = 0
@@ -83,6 +103,9 @@ def run_main(script: str, *args) -> subprocess.CompletedProcess:
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
+        for cls, instances in managers.items():
+            cls._instance_dict.clear()
+            cls._instance_dict.update(instances)
     return subprocess.CompletedProcess(['python', script, *args], code,
                                        out.getvalue(), err.getvalue())
 
