@@ -23,8 +23,9 @@ from ..models.residual import ResidualBackbone
 from ..models.sa_block import SABlock
 from ..models.sa_geometry import pool_window, upsample_is_nearest
 from ..models.scalenet import SABottleneck
-from .choice import PLAIN, SARewrites, as_rewrites
-from .pooling import StemMaxPool, in_eager_inference, max_pool_tiled
+from .choice import PLAIN, SARewrites, as_rewrites, describe
+from .pooling import (StemMaxPool, in_eager_inference, is_compiling,
+                      max_pool_tiled)
 from .streams import on_parallel_streams
 
 #: A scale's output and whether it still has to be repeated up to the
@@ -68,10 +69,12 @@ class RewrittenSABlock(SABlock):
         coarsest map in ``pooled`` already max-pooled by a divisor of the
         factor (max pooling by ``a * b`` is max pooling by ``b`` of a map
         max-pooled by ``a``, in floor mode on a map at least ``a * b``
-        wide), by reductions over reshaped views."""
+        wide), by reductions over reshaped views; eager only."""
         factor, (h, w) = self.pool_factors[i], x.shape[-2:]
+        # Exporters and compilers get the authors' pools.
         if not (self.rewrites.tiled_pooling and self.downsample == 'max'
-                and factor > 1 and h >= factor and w >= factor):
+                and factor > 1 and h >= factor and w >= factor) or \
+                torch.jit.is_tracing() or is_compiling():
             return self.downsample_scale(x, i)
         done = 1
         for g in pooled:  # a loop: torch.compile traces no max(default=)
@@ -146,7 +149,6 @@ def rewrites_of(model: nn.Module) -> set:
         >>> rewrites_of(ScaleNet(50))
         {'plain'}
     """
-    from .choice import describe
     return {
         describe(getattr(m, 'rewrites', PLAIN))
         for m in model.modules() if isinstance(m, SABlock)
