@@ -1,5 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """Receptive fields (paper Figure 6) against hand-computed values."""
+import pytest
 from helpers import run_python
 
 from mmscalenet.analysis import receptive_field_ranges
@@ -41,6 +42,7 @@ def test_resnet50_known_value_and_scalenet_range():
     assert lo > 427 and hi > 5 * lo
 
 
+@pytest.mark.slow
 def test_receptive_field_tool_prints_and_plots(tmp_path):
     out = run_python('tools/receptive_field.py', '--out',
                      str(tmp_path / 'rf.png'))

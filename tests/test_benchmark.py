@@ -12,7 +12,7 @@ import torch
 
 from mmscalenet.benchmark import Benchmark, BenchmarkSettings
 from mmscalenet.benchmark.models import classifiers, fused, judged
-from mmscalenet.benchmark.tables import (print_best_paths, print_rows,
+from mmscalenet.benchmark.tables import (print_best_engines, print_rows,
                                          recorded_to)
 
 
@@ -42,7 +42,7 @@ def printed(fn, *args, **kwargs) -> str:
     return out.getvalue()
 
 
-def test_rows_judge_only_the_judged_rows_and_best_paths_keep_families():
+def test_rows_judge_only_the_judged_rows_and_best_engines_keep_families():
     text = printed(print_rows, 'T', {'base': 1.0, 'a': 0.8, 'ref': 3.0},
                    'ms', 1e3, 'eval', judged=['a'])
     assert re.search(r'a\s+800.0 ms\s+0.800x   target <= 0.90x: meets', text)
@@ -50,7 +50,7 @@ def test_rows_judge_only_the_judged_rows_and_best_paths_keep_families():
     assert 'target' not in ref  # a row not judged has no verdict
     assert printed(print_rows, 'T', {'base': 0.0, 'a': 1.0}, 'k',
                    1).count('nanx') == 2  # a zero baseline: no ratio
-    text = printed(print_best_paths, 'B', {
+    text = printed(print_best_engines, 'B', {
         'R': 2.0, 'R fused': 1.0, 'S': 1.5, 'S (CUDA graph)': 0.9,
         'authors': 0.1
     }, {'R': 'R', 'R fused': 'R', 'S': 'S', 'S (CUDA graph)': 'S'})
@@ -74,8 +74,9 @@ def test_a_tiny_run_prints_its_tables():
     assert len(best.strip().splitlines()) == 3  # title, ResNet, ScaleNet
 
 
+@pytest.mark.slow
 def test_engines_add_every_deployment_engine_and_best_per_precision():
-    from mmscalenet.benchmark.paths import openvino_precisions
+    from mmscalenet.benchmark.engines import openvino_precisions
     settings = BenchmarkSettings(depths=(50, ), batch=(1, ), size=64,
                                  rounds=1, warmup=0, engines=True,
                                  kernel_table=True, skip_train=True,

@@ -122,6 +122,7 @@ def test_every_tool_ends_in_one_line(checkpoints, tmp_path):
     assert not (tmp_path / 'c.pth').exists()
 
 
+@pytest.mark.slow
 def test_auto_resume_from_a_truncated_latest(checkpoints, tmp_path):
     """--resume without a path resumes from the work dir's last checkpoint:
     a truncated one (an interrupted copy of the work dir) is named."""
@@ -136,6 +137,7 @@ def test_auto_resume_from_a_truncated_latest(checkpoints, tmp_path):
         TRUNCATED)
 
 
+@pytest.mark.slow
 def test_load_from_in_the_config(checkpoints, tmp_path):
     half = str(checkpoints['half'])
     one_line(

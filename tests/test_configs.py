@@ -160,7 +160,11 @@ def test_config_builds_and_runs_one_forward_pass(config):
     assert torch.isfinite(logits).all()
 
 
-@pytest.mark.parametrize('config', RUNNER_CONFIGS)
+# ImageNet's seed config (224x224, the allocation hook) in the whole suite.
+@pytest.mark.parametrize('config', [
+    pytest.param(c, marks=pytest.mark.slow) if c ==
+    'scalenet/scalenet50-seed_8xb32_in1k.py' else c for c in RUNNER_CONFIGS
+])
 def test_config_trains_one_iteration_and_validates(config, data_roots,
                                                    tmp_path, monkeypatch):
     import train

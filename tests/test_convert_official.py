@@ -126,6 +126,7 @@ def test_dataparallel_prefix_and_wrapped_dicts():
     assert 'backbone.layer1.0.conv2.convs.0.weight' in converted
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_a_checkpoint_is_refused_in_one_line(tmp_path):
     dst = tmp_path / 'dst.pth'
     for src, message in [

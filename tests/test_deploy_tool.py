@@ -118,6 +118,7 @@ def test_bad_input_is_refused_in_one_line_with_nothing_written(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_the_tool_as_a_user_runs_it(tmp_path):
     """One real process: a refusal is one line on stderr, no traceback."""
     out = run_python('tools/deploy.py', f'{REPO}/configs/_base_/models/'

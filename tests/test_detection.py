@@ -63,25 +63,31 @@ def test_config_names_and_paper_path():
     assert cfg.train_dataloader.batch_size == 2  # 8 GPUs x 2 = 16
 
 
-# The 101-layer configs are the 50-layer ones deeper, the 600x1000 ones
-# the 800x1200 ones at another scale: the whole suite (slow) runs them.
+def input_size_check(cfg, toy_coco):
+    """A real toy image through the config's test pipeline: its size is
+    the config's scale (shorter side, longer side cap)."""
+    scale = cfg.test_dataloader.dataset.pipeline[1].scale
+    short, long = min(scale), max(scale)
+    data = one_batch(cfg, toy_coco)
+    h, w = data['inputs'][0].shape[-2:]
+    assert min(h, w) >= short - 32 and max(h, w) <= long + 32
+    return data
+
+
+# The ResNet-50 config, the baseline, in the whole suite (slow).
 @pytest.mark.parametrize('config', [
-    pytest.param(c, marks=pytest.mark.slow)
-    if '101' in c or '600x1000' in c else c for c in DET_CONFIGS[:-1]
+    pytest.param(c, marks=pytest.mark.slow) if '_r50_' in c else c
+    for c in DET_CONFIGS if '50' in c and '800x1200' in c
 ])
 def test_config_builds_and_runs_train_and_predict(config, toy_coco):
     cfg = Config.fromfile(osp.join(REPO, config))
-    scale = cfg.test_dataloader.dataset.pipeline[1].scale
-    short, long = min(scale), max(scale)
     backbone = cfg.model.backbone
     assert (backbone.frozen_stages, backbone.norm_eval) == (1, True)
     assert cfg.model.neck.in_channels == [256, 512, 1024, 2048]
     cfg.model.roi_head.bbox_head.num_classes = len(CLASSES)
     model = build(cfg.model)
-    data = one_batch(cfg, toy_coco)
+    data = input_size_check(cfg, toy_coco)
     batch = model.data_preprocessor(data, training=True)
-    h, w = batch['inputs'].shape[-2:]
-    assert min(h, w) >= short - 32 and max(h, w) <= long + 32
     model.train()
     total, log_vars = model.parse_losses(model(**batch, mode='loss'))
     assert torch.isfinite(total)
@@ -91,6 +97,35 @@ def test_config_builds_and_runs_train_and_predict(config, toy_coco):
     with torch.no_grad():
         preds = model(**model.data_preprocessor(data, False), mode='predict')
     assert preds[0].pred_instances.bboxes.shape[-1] == 4
+
+
+@pytest.mark.parametrize('config', [
+    c for c in DET_CONFIGS[:-1] if '101' in c or '600x1000' in c
+])
+def test_other_configs_are_a_run_config_at_another_depth_or_scale(
+        config, toy_coco):
+    """The 101-layer configs are the 50-layer ones deeper, the 600x1000
+    ones the 800x1200 ones at another scale (the test above trains and
+    predicts with those): the same model and schedule otherwise, a model
+    that builds, and images at the config's scale."""
+    sibling = config.replace('101', '50').replace('600x1000', '800x1200')
+    cfg, base = (Config.fromfile(osp.join(REPO, c)) for c in (config,
+                                                              sibling))
+    depth = 101 if '101' in config else 50
+    assert cfg.model.backbone.depth == depth
+    for c in (cfg, base):
+        c.model.backbone.pop('depth')
+        c.model.backbone.pop('init_cfg', None)
+        c.model.backbone.pop('structure', None)
+    assert cfg.model == base.model
+    assert cfg.param_scheduler == base.param_scheduler
+    assert cfg.optim_wrapper == base.optim_wrapper
+    scale = cfg.test_dataloader.dataset.pipeline[1].scale
+    assert sorted(scale) == ([600, 1000] if '600x1000' in config else
+                             [800, 1200])
+    model = build(Config.fromfile(osp.join(REPO, config)).model)
+    assert len(model.backbone.layer3) == (23 if depth == 101 else 6)
+    input_size_check(cfg, toy_coco)
 
 
 def test_pretrained_prefix_loads_every_backbone_key(tmp_path):
@@ -172,18 +207,10 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     config = tmp_path / 'toy_faster_rcnn.py'
     config.write_text(TOY_CONFIG.format(repo=REPO, data=toy_coco))
     work = tmp_path / 'work'
-    run_tool('tools/train.py', str(config), '--work-dir', str(work),
-             timeout=900)
-    trained = run_tool('tools/test.py', str(config),
-                       str(work / 'epoch_8.pth'),
-                       '--work-dir', str(tmp_path / 'test'),
-                       '--show-dir', 'vis')
-    # --show-dir: mmdet's visualization hook drew every val image.
-    drawn = list((tmp_path / 'test').glob('*/vis/*.jpg')) + list(
-        (tmp_path / 'test').glob('*/vis/*.png'))
-    val_images = list((toy_coco / 'val2017').iterdir())
-    assert len(drawn) == len(val_images) > 0
-    # mmdet's own test script on the same checkpoint gives the same numbers.
+    # The training run validates its last epoch: the trained model's mAP.
+    trained = run_tool('tools/train.py', str(config), '--work-dir',
+                       str(work), timeout=900)
+    # mmdet's own test script on the checkpoint gives the same numbers.
     import mmdet
     mmdet_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                           'test.py')
@@ -194,6 +221,8 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
         'data_time')[0] == re.findall(r'coco/bbox_mAP[^\n]*', stock)[-1].split(
             'data_time')[0]
 
+    # Ours on the untrained model, the baseline; --show-dir: mmdet's
+    # visualization hook drew every val image.
     cfg = Config.fromfile(str(config))
     untrained_model = build(cfg.model)
     untrained_model.init_weights()
@@ -201,7 +230,11 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     torch.save({'state_dict': untrained_model.state_dict()}, untrained_ckpt)
     untrained = run_tool('tools/test.py', str(config),
                          str(untrained_ckpt), '--work-dir',
-                         str(tmp_path / 'test0'))
+                         str(tmp_path / 'test0'), '--show-dir', 'vis')
+    drawn = list((tmp_path / 'test0').glob('*/vis/*.jpg')) + list(
+        (tmp_path / 'test0').glob('*/vis/*.png'))
+    val_images = list((toy_coco / 'val2017').iterdir())
+    assert len(drawn) == len(val_images) > 0
     ap, ap0 = bbox_map(trained), bbox_map(untrained)
     # The README's detection snippet on one of the images.
     from mmdet.apis import DetInferencer
@@ -242,7 +275,10 @@ def test_short_form_configs_inherit_the_stock_backbone_keys():
             f'checkpoints/scalenet{depth}_8xb32_in1k.pth'
 
 
-@pytest.mark.parametrize('config', SHORT_FORM_CONFIGS)
+@pytest.mark.parametrize('config', [
+    pytest.param(c, marks=pytest.mark.slow) if '101' in c else c
+    for c in SHORT_FORM_CONFIGS
+])
 def test_mask_rcnn_and_retinanet_train_a_step_and_predict(config, toy_coco):
     """One toy COCO image (boxes and masks) through the config's own train
     pipeline, resized to 256 to keep this quick: a loss step, then a

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from unittest import TestCase
 
+import pytest
 from helpers import REPO, run_command
 from mmengine.hooks import Hook
 from toy_models import toy_runner
@@ -71,6 +72,7 @@ class TestFiniteLossHook(TestCase):
         self.assertTrue(
             osp.isfile(osp.join(self.tmp.name, 'on', 'iter_5.pth')))
 
+    @pytest.mark.slow
     def test_the_train_tool_says_it_in_one_line(self):
         """The package's configs carry the hook: the demo's ResNet at a
         learning rate that overflows ends in one line, naming the

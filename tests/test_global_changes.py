@@ -36,7 +36,11 @@ def probe(tmp_path, value=None):
     return out
 
 
-@pytest.mark.parametrize('value', [None, '1', 'on'])
+@pytest.mark.parametrize('value', [
+    None,
+    pytest.param('1', marks=pytest.mark.slow),
+    pytest.param('on', marks=pytest.mark.slow)
+])
 def test_the_changes_are_applied_and_logged_once(tmp_path, value):
     out = probe(tmp_path, value)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -49,6 +53,7 @@ def test_the_changes_are_applied_and_logged_once(tmp_path, value):
     assert 'MMSCALENET_GLOBAL_CHANGES=0 turns both off' in logged[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('value', ['0', 'off'])
 def test_the_variable_turns_them_off(tmp_path, value):
     out = probe(tmp_path, value)
@@ -63,6 +68,7 @@ def test_the_variable_turns_them_off(tmp_path, value):
                   f'loader left as they are']
 
 
+@pytest.mark.slow
 def test_another_value_is_refused_naming_it(tmp_path):
     """Code can catch the refusal; a tool, where nothing does, ends in one
     line that names the variable and the value."""

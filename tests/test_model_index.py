@@ -120,6 +120,7 @@ def test_unknown_name_and_another_arch_are_refused(converted):
     assert 'another depth or structure' in message
 
 
+@pytest.mark.slow
 def test_core_import_works_without_mmpretrain():
     code = (
         'import importlib.abc, sys\n'
@@ -140,6 +141,7 @@ def test_core_import_works_without_mmpretrain():
         REPO, 'model-index.yml')
 
 
+@pytest.mark.slow
 def test_the_index_is_registered_when_mmpretrain_is_imported_later():
     """import mmscalenet does not import mmpretrain; importing mmpretrain
     afterwards registers the ScaleNets, once."""

@@ -170,6 +170,7 @@ def test_allocation_without_matplotlib_writes_spec_and_warns(
     assert sorted(os.listdir(tmp_path)) == ['allocated_spec.json']
 
 
+@pytest.mark.slow
 def test_mmdet_bases_without_pkg_resources_fail_in_one_line():
     code = (
         'import importlib.abc, runpy, sys\n'

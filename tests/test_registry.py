@@ -62,12 +62,12 @@ print(type(model).__module__, type(model).__name__, model.feat_dim)
 """
 
 
+@pytest.mark.slow  # a fresh interpreter each
 @pytest.mark.parametrize('model_type, scope', [
-    ('ScaleNet', 'mmdet'),  # the quick tier: one fresh process
-    pytest.param('ScaleNet', 'mmpretrain', marks=pytest.mark.slow),
-    pytest.param('mmscalenet.ScaleNet', 'mmdet', marks=pytest.mark.slow),
-    pytest.param('mmscalenet.ScaleNet', 'mmpretrain',
-                 marks=pytest.mark.slow),
+    ('ScaleNet', 'mmdet'),
+    ('ScaleNet', 'mmpretrain'),
+    ('mmscalenet.ScaleNet', 'mmdet'),
+    ('mmscalenet.ScaleNet', 'mmpretrain'),
 ])
 def test_custom_imports_in_a_fresh_process(tmp_path, scope, model_type):
     config = tmp_path / 'cfg.py'

@@ -141,6 +141,7 @@ default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
 """
 
 
+@pytest.mark.slow
 def test_stock_mmseg_config_with_scalenet_trains_one_iteration(
         toy_seg, tmp_path):
     config = tmp_path / 'stock_pspnet_scalenet.py'
@@ -166,23 +167,11 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
                        'test_dataloader')
     ]
     work = tmp_path / 'work'
-    run_tool('tools/train.py', TOY_CONFIG, '--work-dir', str(work),
-             '--cfg-options', *data, timeout=1200)
+    # The training run validates its last iteration: the trained mIoU.
+    trained = run_tool('tools/train.py', TOY_CONFIG, '--work-dir',
+                       str(work), '--cfg-options', *data, timeout=1200)
     checkpoint = str(work / 'iter_200.pth')
-    out = tmp_path / 'predictions'
-    # mmseg's SegVisualizationHook (--show-dir) reads runner.iter, which
-    # builds the train loop, data included (so does mmseg's own test script
-    # with --show-dir): the data options name the train root too.
-    trained = run_tool('tools/test.py', TOY_CONFIG, checkpoint,
-                       '--work-dir', str(tmp_path / 'test'), '--out',
-                       str(out), '--show-dir', str(tmp_path / 'vis'),
-                       '--interval', '1', '--cfg-options', *data)
-    # --out: mmseg's IoUMetric wrote every predicted label map.
-    assert len(list(out.glob('*.png'))) == 16
-    # --show-dir --interval 1: mmseg's visualizer saved every drawn
-    # prediction (mmseg's own hook draws every 50th by default).
-    assert len(list((tmp_path / 'vis').rglob('*.png'))) == 16
-    # mmseg's own test script on the same checkpoint gives the same mIoU.
+    # mmseg's own test script on the checkpoint gives the same mIoU.
     import mmseg
     mmseg_test = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
                           'test.py')
@@ -190,14 +179,25 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
                      str(tmp_path / 'mmseg_test'), '--cfg-options', *data)
     assert miou(trained) == miou(stock)
 
+    # Ours on the untrained model, the baseline.
     cfg = Config.fromfile(osp.join(REPO, TOY_CONFIG))
     untrained_model = build(cfg.model)
     untrained_model.init_weights()
     untrained_ckpt = tmp_path / 'untrained.pth'
     torch.save({'state_dict': untrained_model.state_dict()}, untrained_ckpt)
+    out = tmp_path / 'predictions'
+    # mmseg's SegVisualizationHook (--show-dir) reads runner.iter, which
+    # builds the train loop, data included (so does mmseg's own test script
+    # with --show-dir): the data options name the train root too.
     untrained = run_tool('tools/test.py', TOY_CONFIG, str(untrained_ckpt),
-                         '--work-dir', str(tmp_path / 'test0'),
-                         '--cfg-options', *data)
+                         '--work-dir', str(tmp_path / 'test0'), '--out',
+                         str(out), '--show-dir', str(tmp_path / 'vis'),
+                         '--interval', '1', '--cfg-options', *data)
+    # --out: mmseg's IoUMetric wrote every predicted label map.
+    assert len(list(out.glob('*.png'))) == 16
+    # --show-dir --interval 1: mmseg's visualizer saved every drawn
+    # prediction (mmseg's own hook draws every 50th by default).
+    assert len(list((tmp_path / 'vis').rglob('*.png'))) == 16
     trained_miou, untrained_miou = miou(trained), miou(untrained)
     print(f'toy shapes mIoU: trained {trained_miou}, '
           f'untrained {untrained_miou}')  # pytest -s

@@ -419,6 +419,7 @@ def test_layer_decay_gives_each_block_its_own_scale():
     assert stem['lr_scale'] == 0.5**17
 
 
+@pytest.mark.slow
 def test_the_timm_route_imports_no_other_openmmlab_library():
     out = run_python(
         '-c', 'import sys, timm, mmscalenet.timm\n'
@@ -449,7 +450,7 @@ def test_the_fine_tuning_example_of_the_docs(authors_weights, tmp_path):
     accuracy = float(
         re.search(r'top-1 on the held-out digits: ([\d.]+)',
                   out.stdout).group(1))
-    assert accuracy > 0.8, out.stdout
+    assert accuracy > 0.7, out.stdout  # 0.855 here; chance is 0.1
 
 
 @pytest.mark.parametrize('output_stride', [16, 8])

@@ -259,6 +259,7 @@ def test_benchmark_prints_every_row_and_the_memory_target_holds(tmp_path):
     assert memory['ScaleNet-50'] < memory["ScaleNet-50 (authors' sequence)"]
 
 
+@pytest.mark.slow
 def test_check_equivalence_tool(tmp_path):
     out = run_main('tools/dev/check_equivalence.py', '--size', '64',
                    '--batch', '1')
@@ -289,7 +290,7 @@ def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
     assert [title for title, _ in ran] == [
         'equal outputs, every rewrite', 'SA rewrite choice: fp32',
         'ablation: defaults ', 'per-kernel tables',
-        'best paths: fp32, channels-last'
+        'best engines: fp32, channels-last'
     ]
     failed = [title for title, code in ran if code != '0']
     assert not failed, (failed, log[-3000:])

@@ -64,7 +64,7 @@ def parse_args():
         type=int,
         nargs='+',
         default=[16, 1],
-        help='batch sizes of the eval rows (each with its best-path row)')
+        help='batch sizes of the eval rows (each with its best-engine row)')
     parser.add_argument('--train-batch', type=int, default=16)
     parser.add_argument(
         '--det-batch',

@@ -4,7 +4,7 @@
 ``tools/analysis_tools/benchmark.py`` is to ``mmdet/utils/benchmark.py``).
 
 - :mod:`.steps`: the timed steps and interleaved, median timing;
-- :mod:`.paths`: ONNX, torch.compile, TorchScript, CUDA graphs, kernel
+- :mod:`.engines`: ONNX, torch.compile, TorchScript, CUDA graphs, kernel
   tables;
 - :mod:`.stages`: per-stage time, MACs and parameters;
 - :mod:`.models`: the timed models, tagged (:class:`TimedModel`);

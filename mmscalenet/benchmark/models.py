@@ -4,7 +4,7 @@
 A :class:`TimedModel` carries its family (the rows of one network: plain,
 fused, padded, compiled ...) and whether the targets judge it: the authors'
 layer sequence is timed beside ScaleNet as the reference it must not fall
-behind, never judged, fused or run on another path. The first model of
+behind, never judged, fused or run on another engine. The first model of
 every set is the baseline (ResNet), the denominator of every ratio.
 """
 import copy
@@ -30,7 +30,7 @@ class TimedModel:
     Attributes:
         module (nn.Module): The model.
         family (str): The network it runs (``'ScaleNet-50'``): the
-            best-path rows keep the fastest path of each family.
+            best-engine rows keep the fastest engine of each family.
         judged (bool): Whether its rows are compared with the targets.
     """
     module: nn.Module

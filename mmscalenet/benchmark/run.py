@@ -5,7 +5,7 @@
 With ``choose_sa_rewrites``, the SA rewrites of this device instead
 (:class:`~mmscalenet.rewrites.measure.RewriteChoice`). Otherwise, per
 depth: eval forward rows per batch size (plain, fused, each optional
-runtime path, then the best path of each family), the per-kernel tables,
+runtime engine, then the best engine of each family), the per-kernel tables,
 the backbones' training step at detection size, the backbones alone, the
 training step (CUDA graph, profiles, page faults, saved activations, CUDA
 peak memory) and Faster R-CNN FPN.
@@ -16,19 +16,18 @@ from typing import Callable, Dict, Optional, Set
 import torch
 
 from ..rewrites import SARewrites, apply_rewrites, save_choice
-from .models import (ModelSet, classifiers, detectors, fused,
-                     judged, missing_detection_ops)
-from .paths import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
-                    jit_frozen_steps, kernel_table, onnx_steps,
-                    openvino_op_table, openvino_precisions, openvino_steps)
+from .engines import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
+                      jit_frozen_steps, kernel_table, onnx_steps,
+                      openvino_op_table, openvino_precisions, openvino_steps)
+from .models import (ModelSet, classifiers, detectors, fused, judged,
+                     missing_detection_ops)
 from .settings import BenchmarkSettings
 from .stages import print_stage_profiles, timed_stages
 from .steps import (backbone_train_step, detection_step, eval_step,
                     first_call_seconds, page_faults, saved_activation_bytes,
                     sync, timed, train_step)
-from .tables import (print_best_paths, print_kernel_tables,
-                     print_op_type_tables, print_rows,
-                     print_step_profiles)
+from .tables import (print_best_engines, print_kernel_tables,
+                     print_op_type_tables, print_rows, print_step_profiles)
 
 
 class Benchmark:
@@ -47,7 +46,7 @@ class Benchmark:
         self.rewrites: SARewrites = settings.rewrites()
         self.layout = (torch.channels_last if settings.levers.channels_last
                        else torch.contiguous_format)
-        #: Every judged row's family, by its name (best-path rows).
+        #: Every judged row's family, by its name (best-engine rows).
         self.families: Dict[str, str] = {}
         #: The rows that ran in bf16 (best against best per precision).
         self.bf16_rows: Set[str] = set()
@@ -98,16 +97,16 @@ class Benchmark:
                    steps: Callable[[], Dict[str, Callable]],
                    models: ModelSet,
                    target: str,
-                   paths: Optional[Dict[str, float]] = None,
+                   best: Optional[Dict[str, float]] = None,
                    label: str = '',
                    optional: bool = False,
                    compiled: bool = False) -> None:
-        """Time one path of ``models`` (``steps`` builds its steps by
+        """Time ``models`` on one engine (``steps`` builds its steps by
         model name) and print its rows, named with ``label``, judged as
-        the models are; add them to the best-path candidates ``paths``. An
-        ``optional`` path that fails (a compiler, exporter or graph capture
+        the models are; add them to the best-engine candidates ``best``. An
+        ``optional`` engine that fails (a compiler, exporter or graph capture
         refusing a model) is reported in one line; the plain and fused
-        paths raise. A ``compiled`` path also prints its first calls."""
+        rows raise. A ``compiled`` engine also prints its first calls."""
         s = self.s
         try:
             built = steps()
@@ -135,18 +134,18 @@ class Benchmark:
             row(n): t
             for n, t in times.items()
         }, 'ms', 1e3, target, [row(n) for n in judged_names])
-        if paths is not None:
+        if best is not None:
             for name in judged_names:
-                paths[row(name)] = times[name]
+                best[row(name)] = times[name]
                 self.families[row(name)] = models[name].family
 
     def eval_rows(self, depth: int, batch: int, models: ModelSet) -> None:
         """Eval forward rows at one batch size: plain, fused, the
-        requested compiled or runtime paths, then the best path of each
+        requested compiled or runtime engines, then the best engine of each
         family."""
         s = self.s
         x = self.images(batch, s.rows.size, s.rows.size)
-        paths: Dict[str, float] = {}
+        best: Dict[str, float] = {}
         head = f'[{depth}] Eval forward, batch {batch}'
 
         def steps_of(ms: ModelSet, make=None):
@@ -157,16 +156,17 @@ class Benchmark:
             })
 
         self.timed_rows(f'{head}, {s.rows.size}x{s.rows.size}',
-                        steps_of(models), models, 'eval', paths)
+                        steps_of(models), models, 'eval', best)
         fused_models = self.rewritten(fused(models, s.levers.channel_multiple))
         if s.output.profile:
-            print_stage_profiles({n: m.module
-                                  for n, m in fused_models.items()}, x,
-                                 s.rows.rounds, s.rows.warmup, s.levers.amp)
+            print_stage_profiles({
+                n: m.module
+                for n, m in fused_models.items()
+            }, x, s.rows.rounds, s.rows.warmup, s.levers.amp)
         self.timed_rows(
             f'{head}, conv-BN fused (ResNet: mmcv fuse_conv_bn; ScaleNet: '
             f'switch_to_deploy)', steps_of(fused_models), fused_models,
-            'eval_fused', paths)
+            'eval_fused', best)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         optional = [
             (s.levers.engines and not s.levers.channels_last,
@@ -207,32 +207,32 @@ class Benchmark:
                                 steps_of(fused_models, make),
                                 fused_models,
                                 'eval_fused',
-                                paths,
+                                best,
                                 label,
                                 optional=True,
                                 compiled=compiled)
                 if label.endswith('bf16'):
-                    self.bf16_rows.update(n for n in paths
+                    self.bf16_rows.update(n for n in best
                                           if n.endswith(f'({label})'))
-        self.print_best(depth, batch, paths)
+        self.print_best(depth, batch, best)
 
-    def print_best(self, depth: int, batch: int, paths: Dict[str,
+    def print_best(self, depth: int, batch: int, times: Dict[str,
                                                              float]) -> None:
-        """The best path of each family: in fp32 and, where some rows ran
+        """The best engine of each family: in fp32 and, where some rows ran
         in bf16, with bf16 allowed (an --amp run is all one class)."""
         title = (f'[{depth}] Best against best, batch {batch} (each net at '
                  f'its fastest; target: the ScaleNet\'s best at most the '
                  f'ResNet\'s best)')
-        bf16 = self.bf16_rows & set(paths)
+        bf16 = self.bf16_rows & set(times)
         if not bf16:
-            print_best_paths(title, paths, self.families)
+            print_best_engines(title, times, self.families)
             return
-        print_best_paths(title.replace(' (', ', fp32 (', 1), {
+        print_best_engines(title.replace(' (', ', fp32 (', 1), {
             n: t
-            for n, t in paths.items() if n not in bf16
+            for n, t in times.items() if n not in bf16
         }, self.families)
-        print_best_paths(title.replace(' (', ', bf16 allowed (', 1), paths,
-                         self.families)
+        print_best_engines(title.replace(' (', ', bf16 allowed (', 1), times,
+                           self.families)
 
     def depth(self, depth: int) -> None:
         s = self.s

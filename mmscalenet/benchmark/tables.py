@@ -54,27 +54,30 @@ def print_stage_rows(title: str, values: Dict[str, List[float]],
     names = list(values)
     base = values[names[0]]
     print(f'\n{title}')
-    print(f'  {"":<40}' + ''.join(
-        f'{s:>16}' for s in ('stem', 'layer1', 'layer2', 'layer3', 'layer4')))
+    print(f'  {"":<40}' +
+          ''.join(f'{s:>16}'
+                  for s in ('stem', 'layer1', 'layer2', 'layer3', 'layer4')))
     for name in names:
-        print(f'  {name:<40}' + ''.join(
-            f'{v:>8.1f} {v / b:>5.2f}x ' for v, b in zip(values[name], base)) +
+        print(f'  {name:<40}' + ''.join(f'{v:>8.1f} {v / b:>5.2f}x '
+                                        for v, b in zip(values[name], base)) +
               f' {unit}')
 
 
-def print_best_paths(title: str, paths: Dict[str, float],
-                     families: Dict[str, str]) -> None:
-    """The fastest path of each family (the baseline's first), with the
+def print_best_engines(title: str, times: Dict[str, float],
+                       families: Dict[str, str]) -> None:
+    """The fastest engine of each family (the baseline's first), with the
     ratio of the ScaleNet's best to the ResNet's best and the latency
-    target. ``families`` names each judged path's family."""
+    target. ``families`` names each judged row's family."""
     best: Dict[str, tuple] = {}
-    for name, seconds in paths.items():
+    for name, seconds in times.items():
         family = families.get(name)
         if family is not None and (family not in best
                                    or seconds < best[family][1]):
             best[family] = (name, seconds)
-    print_rows(title, {name: t for name, t in best.values()}, 'ms', 1e3,
-               'latency')
+    print_rows(title, {
+        name: t
+        for name, t in best.values()
+    }, 'ms', 1e3, 'latency')
 
 
 def print_step_profiles(steps: Dict[str, Callable[[], None]],
@@ -86,12 +89,12 @@ def print_step_profiles(steps: Dict[str, Callable[[], None]],
         with profile() as prof:
             step()
         print(f'\nProfile, {name}, {what}:')
-        print(prof.key_averages().table(
-            sort_by='self_cpu_time_total', row_limit=12))
+        print(prof.key_averages().table(sort_by='self_cpu_time_total',
+                                        row_limit=12))
 
 
 def print_op_type_tables(tables: Dict[str, List[tuple]], what: str) -> None:
-    """:func:`~mmscalenet.benchmark.paths.openvino_op_table`'s tables:
+    """:func:`~mmscalenet.benchmark.engines.openvino_op_table`'s tables:
     every executed node type of each model, with its time, its share and
     its node count."""
     for name, rows in tables.items():
@@ -106,7 +109,7 @@ def print_op_type_tables(tables: Dict[str, List[tuple]], what: str) -> None:
 
 def print_kernel_tables(tables: Dict[str, List[tuple]], what: str,
                         device: torch.device) -> None:
-    """:func:`~mmscalenet.benchmark.paths.kernel_table`'s tables, one list
+    """:func:`~mmscalenet.benchmark.engines.kernel_table`'s tables, one list
     per model, each with its total (its rows add up to it)."""
     unit = 'kernels by GPU time' if device.type == 'cuda' else \
         'operators by self CPU time'

@@ -134,6 +134,7 @@ def test_offline_even_allocation(trained_seed, tmp_path):
     assert spec == model.spec
 
 
+@pytest.mark.slow
 def test_checkpoint_that_does_not_fit_the_seed_spec(tmp_path):
     even = CifarScaleNet(38, structure='even', reference_size=16)
     ckpt = tmp_path / 'even.pth'
@@ -179,6 +180,7 @@ def test_plot_of_the_authors_structures(tmp_path, name):
     assert path.stat().st_size > 10000
 
 
+@pytest.mark.slow
 def test_plot_tool_names_a_bad_spec(tmp_path):
     bad = tmp_path / 'bad.json'
     bad.write_text('[[1, -2, 56]]')
@@ -303,6 +305,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_a_failure_on_rank_0_ends_every_rank_with_its_reason(tmp_path):
     # Two gloo ranks started by the test itself: no launcher that would
     # stop the others when one fails.
@@ -480,6 +483,7 @@ def test_the_allocation_hook_checks_its_out_dir_before_training(tmp_path):
     assert runner.iter == 0
 
 
+@pytest.mark.slow
 def test_train_tool_prints_a_hooks_refusal_in_one_line(tmp_path):
     config = tmp_path / 'resnet_with_allocation.py'
     config.write_text(f"_base_ = '{RESNET_CONFIG}'\n"

@@ -6,6 +6,7 @@ import os.path as osp
 import tempfile
 from unittest import TestCase
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -132,6 +133,7 @@ class TestSeedReadinessHook(TestCase):
         })
         return seed_importance(backbone)
 
+    @pytest.mark.slow
     def test_resume_keeps_the_earlier_epochs(self):
         Runner.from_cfg(seed_cfg(self.tmp.name, 1)).train()
         cfg = seed_cfg(self.tmp.name, 2)

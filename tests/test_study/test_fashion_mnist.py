@@ -135,6 +135,7 @@ def test_balanced_indices():
         balanced_indices(labels, 2, skip_per_class=2)
 
 
+@pytest.mark.slow
 def test_tool_refuses_a_foreign_file_in_one_line(tmp_path):
     src = tmp_path / 'src'
     src.mkdir()
@@ -150,6 +151,7 @@ def test_tool_refuses_a_foreign_file_in_one_line(tmp_path):
     assert 'Traceback' not in out.stderr
 
 
+@pytest.mark.slow
 @needs_real_files
 def test_real_files_from_debian_and_mmpretrain_reads_them(tmp_path):
     out = tmp_path / 'fashion_mnist'

@@ -1,6 +1,6 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """The allocation study end to end, reduced: Fashion-MNIST (the real files,
-1 seed, a few hundred images, 1 epoch), the digits demo, resuming, and the
+1 seed, one batch of images, 1 epoch), the digits demo, resuming, and the
 parallel workers."""
 import json
 import shutil
@@ -13,8 +13,8 @@ from mmscalenet.models import ChannelSpec
 from mmscalenet.study import RUN_KINDS
 
 FASHION = 'configs/studies/fashion-mnist-cpu.py'
-REDUCED = ('--seeds', '0', '--epochs', '1', '--train-per-class', '30',
-           '--test-per-class', '20', '--holdout-per-class', '10',
+REDUCED = ('--seeds', '0', '--epochs', '1', '--train-per-class', '12',
+           '--test-per-class', '10', '--holdout-per-class', '4',
            '--first-round-only', '--lambdas', '0.02')
 
 
@@ -53,11 +53,11 @@ def test_fashion_mnist_study_reduced(fashion_study):
     assert results['protocol']['name'] == 'fashion-mnist-cpu-custom'
     for key, record in runs.items():
         selection = key.startswith('select/')
-        # 30 images per class; a selection run trains on 20 and is
-        # evaluated on the other 10 per class, the others on 20 per class
-        # of the test split.
-        assert record['train_images'] == (200 if selection else 300), key
-        assert record['test_images'] == (100 if selection else 200), key
+        # 12 images per class (one batch of 128 or less); a selection run
+        # trains on 8 and is evaluated on the other 4 per class, the others
+        # on 10 per class of the test split.
+        assert record['train_images'] == (80 if selection else 120), key
+        assert record['test_images'] == (40 if selection else 100), key
         assert record['epochs'] == 1
         # A top-1 over n images is a whole number of them.
         correct = record['top1'] * record['test_images'] / 100

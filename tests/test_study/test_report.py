@@ -335,6 +335,7 @@ def test_update_markdown_writes_nothing_if_a_page_is_broken(
     assert page.read_text() == good and bad.read_text() == broken
 
 
+@pytest.mark.slow
 def test_tool_updates_the_page_and_refuses_a_broken_one(tmp_path):
     """The command line: --update-doc (and its old name --update-readme)
     writes a page; a broken page ends in one line, nothing written."""
@@ -359,6 +360,7 @@ def test_tool_updates_the_page_and_refuses_a_broken_one(tmp_path):
     assert page.read_text().count('Study hand-made') == 1
 
 
+@pytest.mark.slow
 def test_tool_errors_are_one_line(tmp_path):
     out = run_python('tools/allocation_study.py', 'configs/studies/nope.py')
     assert out.returncode != 0

@@ -21,10 +21,10 @@ from mmscalenet.study.protocol import SECOND_ROUND_KINDS, ProtocolError
 SECOND_ROUND = """
 _base_ = '{repo}/configs/studies/digits.py'
 name = 'digits-two-rounds'
-train_per_class = 30
-test_per_class = 20
+train_per_class = 12
+test_per_class = 10
 epochs = 1
-sparsity = dict(lambdas=[0.02], holdout_per_class=10)
+sparsity = dict(lambdas=[0.02], holdout_per_class=4)
 second_round = dict(long_seed_epochs=2, lambdas=[0.001, 0.05],
                     match_tolerance=0.02)
 """
@@ -39,12 +39,13 @@ EVEN_CFG = dict(
 def test_even_at_macs_matches_within_the_tolerance():
     matches = {
         target: even_at_macs(EVEN_CFG, target, 0.01, 32)
-        for target in (72_321_536, 76_499_456, 74_533_376)
+        for target in (72_321_536, 76_499_456)
     }
     for matched in matches.values():
         assert abs(matched.relative_error) <= 0.01, matched
         assert all(len(set(row[:-1])) == 1 for row in matched.rows)
-    # The first round's even net (72,321,536 MACs) is its own match.
+    # 76,499,456 is reached only with a stage one channel wider; the first
+    # round's even net (72,321,536 MACs) is its own match.
     assert matches[72_321_536].rows[0][:3] == [12, 12, 12]
 
 
@@ -68,7 +69,7 @@ def write_protocol(tmp_path, text=SECOND_ROUND):
 
 def test_second_round_needs_its_sections(tmp_path):
     bad = write_protocol(tmp_path, SECOND_ROUND.replace(
-        'sparsity = dict(lambdas=[0.02], holdout_per_class=10)', ''))
+        'sparsity = dict(lambdas=[0.02], holdout_per_class=4)', ''))
     with pytest.raises(ProtocolError, match='second_round needs the '
                        'sparsity section'):
         StudyProtocol.fromfile(bad)
@@ -133,6 +134,7 @@ def test_a_first_round_file_takes_the_second_round(tmp_path):
     assert order[:2] == ['seed0/even-matched', 'seed0/allocated-rerun']
 
 
+@pytest.mark.slow
 def test_a_worker_reuses_an_even_net_the_seed_already_has(
         tmp_path, monkeypatch):
     """With --workers N, the process of an even net at matched MACs gets
@@ -170,7 +172,7 @@ def test_a_worker_reuses_an_even_net_the_seed_already_has(
 
 @pytest.fixture(scope='module')
 def two_round_study(tmp_path_factory):
-    """The study with every kind of the second round, reduced (digits, 30
+    """The study with every kind of the second round, reduced (digits, 12
     images per class, 1 epoch; the long seed 2), in two workers: run once,
     read by the tests below."""
     tmp = tmp_path_factory.mktemp('two_rounds')
@@ -201,7 +203,7 @@ def test_workers_start_a_run_once_the_runs_it_needs_are_done(
     for record in results['runs'].values():
         if not record.get('evaluated_on'):
             images = record['train_images'], record['test_images']
-            assert images == (300, 200), record['key']
+            assert images == (120, 100), record['key']
     # Every model measured at the digits' 16x16 (the seed's reference
     # size), the ResNet-38 too: 15.12 M MACs, not its 60.48 M at 32x32.
     assert results['runs']['seed0/resnet']['macs'] == 15120896
@@ -242,13 +244,14 @@ def test_second_round_on_digits(two_round_study):
     assert runs['seed0/seed-l1-ranked']['lambda_l1'] == ranked['chosen']
     for key in ('select-ranked/lambda=0.001', 'select-ranked/lambda=0.05'):
         assert runs[key]['evaluated_on'] == 'held-out training images'
-        assert runs[key]['train_images'] == 200
+        assert runs[key]['train_images'] == 80
     assert 'data-driven - even at equal MACs (plain seed)' in stdout
     assert "The long seed's ranking, epoch by epoch" in stdout
     assert 'Second round: the ranked L1 strength' in stdout
     assert (tmp / 'digits-two-rounds_readiness.png').is_file()
 
 
+@pytest.mark.slow
 def test_a_second_study_on_the_same_files_stops_in_one_line(tmp_path):
     """Two real processes: the second refuses, naming the first; once the
     first has died (killed, no clean-up), its lock is free again."""
@@ -310,8 +313,8 @@ def test_run_configs_are_built_without_a_runner(tmp_path):
         'SeedReadinessHook', 'NeuronAllocationHook'
     ]
     assert long_seed.randomness.seed == 0
-    assert len(long_seed.train_dataloader.dataset.indices) == 300
-    assert len(long_seed.test_dataloader.dataset.indices) == 200
+    assert len(long_seed.train_dataloader.dataset.indices) == 120
+    assert len(long_seed.test_dataloader.dataset.indices) == 100
     penalised = configs.run_config('seed1/seed-l1', 'seed-l1', 1, None,
                                    0.02, selection=False)
     assert penalised.train_cfg.max_epochs == 1  # the protocol's epochs
@@ -323,9 +326,9 @@ def test_run_configs_are_built_without_a_runner(tmp_path):
     assert [h['type'] for h in selection.custom_hooks] == [
         'GammaSparsityHook'
     ]
-    # 30 per class: 20 to train on, the other 10 held out to evaluate.
-    assert len(selection.train_dataloader.dataset.indices) == 200
-    assert len(selection.test_dataloader.dataset.indices) == 100
+    # 12 per class: 8 to train on, the other 4 held out to evaluate.
+    assert len(selection.train_dataloader.dataset.indices) == 80
+    assert len(selection.test_dataloader.dataset.indices) == 40
     assert not set(selection.train_dataloader.dataset.indices) & set(
         selection.test_dataloader.dataset.indices)
     rows = [[4, 4, 4, 32]] * 12

@@ -19,11 +19,11 @@
 #   3. the ablation, ScaleNet-50 against ResNet-50: eval batch 16 and
 #      training step batch 32, fp32 (TF32) and AMP, each lever on its own
 #      (cudnn.benchmark, channels-last, CUDA graphs of the whole training
-#      step; channels padded to 8 is a row of every best-path table);
+#      step; channels padded to 8 is a row of every best-engine table);
 #   4. the per-kernel tables (torch.profiler, top kernels by GPU time),
 #      ScaleNet-50 against ResNet-50, eval batch 16 and training step, on
 #      the SA rewrites chosen in fp32;
-#   5. the best-path rows for depths 50 and 101: eval batch 16, 64 and 1,
+#   5. the best-engine rows for depths 50 and 101: eval batch 16, 64 and 1,
 #      training step batch 32, the backbone's forward + backward on 2 images
 #      of 800x1216, fp32 and AMP, channels-last (on the H200 it halved
 #      ScaleNet's fp32 eval: PyTorch's NCHW bilinear upsampling kernel took
@@ -152,13 +152,13 @@ bench 30 "per-kernel tables" --depths 50 --skip-detection --no-cuda-graphs \
 BEST=(--tf32 --cudnn-benchmark --channel-multiple 8 --channels-last
       "${SIZE[@]}" "${BIG[@]}" "${ROUNDS[@]}")
 # shellcheck disable=SC2046  # (one flag and its file, no spaces in OUT)
-bench 110 "best paths: fp32, channels-last" "${DEPTHS[@]}" "${BEST[@]}" \
+bench 110 "best engines: fp32, channels-last" "${DEPTHS[@]}" "${BEST[@]}" \
     $(chosen fp32)
 # shellcheck disable=SC2046
-bench 110 "best paths: AMP, channels-last" "${DEPTHS[@]}" "${BEST[@]}" \
+bench 110 "best engines: AMP, channels-last" "${DEPTHS[@]}" "${BEST[@]}" \
     "${AMP[@]}" $(chosen amp)
 # shellcheck disable=SC2046
-bench 60 "best paths: torch.compile, AMP, channels-last" --depths 50 \
+bench 60 "best engines: torch.compile, AMP, channels-last" --depths 50 \
     --skip-train --skip-detection --no-cuda-graphs --tf32 --cudnn-benchmark \
     --channels-last "${AMP[@]}" --compile --compile-mode reduce-overhead \
     "${SIZE[@]}" --batch 16 "${ROUNDS[@]}" $(chosen amp)
