@@ -70,10 +70,10 @@ def run_main(script: str, *args) -> subprocess.CompletedProcess:
     What the subprocess tests pay on imports (torch, mmcv, mmengine:
     seconds a call) is paid once per test process; keep one
     :func:`run_python` per tool for what only a fresh interpreter shows.
-    Not for a tool that builds an mmengine ``Runner``: its visualizer and
-    default scope stay behind as the process's current ones (an mmseg
-    test script run here drew with an mmdet visualizer left by another
-    test)."""
+    The tool starts without mmengine's global instances (default scope,
+    visualizer, loggers, message hub), as in a new interpreter, and its
+    own end with it: a visualizer another test left is not the tool's
+    (an mmseg test script once drew with an mmdet one)."""
     import contextlib
     import io
     import runpy
@@ -84,6 +84,8 @@ def run_main(script: str, *args) -> subprocess.CompletedProcess:
     # message hubs) as they were: the tool's do not outlive it here.
     managers = {cls: dict(cls._instance_dict)
                 for cls in _manager_classes()}
+    for cls in managers:
+        cls._instance_dict.clear()
     sys.argv = [script, *(str(a) for a in args)]
     os.chdir(REPO)
     code = 0

@@ -6,7 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import run_python
+from helpers import run_main, run_python
 from mmengine.runner import load_checkpoint
 
 import mmscalenet  # noqa: F401  (guards mmengine's local loader)
@@ -104,15 +104,15 @@ def one_line(out, *named):
 @pytest.mark.slow
 def test_every_tool_ends_in_one_line(checkpoints, tmp_path):
     half = str(checkpoints['half'])
-    one_line(run_python('tools/test.py', SEED_CONFIG, half),
+    one_line(run_main('tools/test.py', SEED_CONFIG, half),
              'error: checkpoint', half, TRUNCATED)
     one_line(
-        run_python('tools/train.py', SEED_CONFIG, '--resume', half,
-                   '--work-dir', str(tmp_path / 'w')),
+        run_main('tools/train.py', SEED_CONFIG, '--resume', half,
+                 '--work-dir', str(tmp_path / 'w')),
         'error: --resume checkpoint', half, TRUNCATED)
     one_line(
-        run_python('tools/allocate.py', SEED_CONFIG, half, '--out',
-                   str(tmp_path / 'a')),
+        run_main('tools/allocate.py', SEED_CONFIG, half, '--out',
+                 str(tmp_path / 'a')),
         'allocate: checkpoint', half, TRUNCATED)
     assert not (tmp_path / 'a').exists()
     one_line(
@@ -131,8 +131,8 @@ def test_auto_resume_from_a_truncated_latest(checkpoints, tmp_path):
     half = str(checkpoints['half'])
     (work / 'last_checkpoint').write_text(half)
     one_line(
-        run_python('tools/train.py', SEED_CONFIG, '--resume', '--work-dir',
-                   str(work)),
+        run_main('tools/train.py', SEED_CONFIG, '--resume', '--work-dir',
+                 str(work)),
         '--resume checkpoint', f'(from {work}/last_checkpoint)', half,
         TRUNCATED)
 
@@ -141,8 +141,8 @@ def test_auto_resume_from_a_truncated_latest(checkpoints, tmp_path):
 def test_load_from_in_the_config(checkpoints, tmp_path):
     half = str(checkpoints['half'])
     one_line(
-        run_python('tools/train.py', SEED_CONFIG, '--work-dir',
-                   str(tmp_path / 'w'), '--cfg-options', f'load_from={half}'),
+        run_main('tools/train.py', SEED_CONFIG, '--work-dir',
+                 str(tmp_path / 'w'), '--cfg-options', f'load_from={half}'),
         'error: load_from checkpoint', half, TRUNCATED)
 
 

@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import randomize_norms, run_main, run_python
+from helpers import randomize_norms, run_main
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmscalenet.analysis.official_scalenet import OfficialScaleNet
@@ -134,8 +134,8 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_in_one_line(tmp_path):
          "README.md is not a PyTorch checkpoint (it starts with b'# mm')"),
         (str(tmp_path / 'missing.pth'), 'checkpoint not found: '),
     ]:
-        out = run_python('tools/convert_official.py', src, str(dst),
-                         '--arch', 'scalenet50')
+        out = run_main('tools/convert_official.py', src, str(dst),
+                       '--arch', 'scalenet50')
         assert out.returncode != 0
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith('convert_official: ')

@@ -217,7 +217,7 @@ def test_tools_refuse_bad_input_in_one_line(tmp_path):
           'docs/segmentation.md', 'tools/make_toy_seg.py',
           '--cfg-options test_dataloader.dataset.data_root=DIR']),
     ]:
-        out = run_python(*args)
+        out = run_main(*args)
         assert out.returncode != 0
         assert 'Traceback' not in out.stderr, out.stderr[-2000:]
         line = out.stderr.strip().splitlines()[-1]
@@ -352,7 +352,7 @@ def test_the_from_scratch_tool_compares_the_four_backbones():
     default = maxima['ScaleNet-50 (default)']
     assert authors[-1] > 100 * default[-1]
     assert len(re.findall(r'all finite: (True|False)', text)) == 4
-    bad = run_python('tools/dev/from_scratch.py', '--iters', '0')
+    bad = run_main('tools/dev/from_scratch.py', '--iters', '0')
     assert bad.returncode != 0 and 'Traceback' not in bad.stderr
     assert bad.stderr.startswith('error: --iters must be at least 1')
     assert 'got 0 and 320' in bad.stderr

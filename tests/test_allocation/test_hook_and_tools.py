@@ -140,8 +140,8 @@ def test_checkpoint_that_does_not_fit_the_seed_spec(tmp_path):
     ckpt = tmp_path / 'even.pth'
     torch.save({'state_dict': {f'backbone.{k}': v
                                for k, v in even.state_dict().items()}}, ckpt)
-    out = run_python('tools/allocate.py', SEED_CONFIG, str(ckpt), '--out',
-                     str(tmp_path / 'out'))
+    out = run_main('tools/allocate.py', SEED_CONFIG, str(ckpt), '--out',
+                   str(tmp_path / 'out'))
     assert out.returncode != 0
     assert "does not fit the config's seed spec" in out.stderr
     assert 'backbone.layer1.0.conv2.convs.0.weight' in out.stderr
@@ -488,8 +488,8 @@ def test_train_tool_prints_a_hooks_refusal_in_one_line(tmp_path):
     config = tmp_path / 'resnet_with_allocation.py'
     config.write_text(f"_base_ = '{RESNET_CONFIG}'\n"
                       "custom_hooks = [dict(type='NeuronAllocationHook')]\n")
-    out = run_python('tools/train.py', str(config), '--work-dir',
-                     str(tmp_path / 'work'))
+    out = run_main('tools/train.py', str(config), '--work-dir',
+                   str(tmp_path / 'work'))
     assert out.returncode == 1
     assert 'Traceback' not in out.stderr
     last = out.stderr.strip().splitlines()[-1]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from helpers import run_python
+from helpers import run_main, run_python
 from mmscalenet.datasets.fashion_mnist import (DEBIAN_DIR,
                                                FASHION_MNIST_FILES,
                                                FashionMNISTError, IdxFile,
@@ -141,9 +141,9 @@ def test_tool_refuses_a_foreign_file_in_one_line(tmp_path):
     src.mkdir()
     for spec in FASHION_MNIST_FILES:
         (src / spec.name).write_bytes(b'\x00\x00\x08\x03' + b'\x00' * 100)
-    out = run_python('tools/prepare_fashion_mnist.py', '--out',
-                     str(tmp_path / 'data'), '--src', str(src),
-                     '--no-download')
+    out = run_main('tools/prepare_fashion_mnist.py', '--out',
+                   str(tmp_path / 'data'), '--src', str(src),
+                   '--no-download')
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: '), out.stderr

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from helpers import run_python
+from helpers import run_main, run_python
 from test_fashion_mnist import needs_real_files
 
 from mmscalenet.models import ChannelSpec
@@ -118,9 +118,9 @@ def test_another_protocol_is_refused_in_one_line(fashion_study, tmp_path):
     work, _ = fashion_study
     results = tmp_path / 'results.json'
     shutil.copy(work / 'results.json', results)
-    out = run_python('tools/allocation_study.py', FASHION, '--work-dir',
-                     str(work), '--results', str(results), *REDUCED[:-2],
-                     '--lambdas', '0.5')
+    out = run_main('tools/allocation_study.py', FASHION, '--work-dir',
+                   str(work), '--results', str(results), *REDUCED[:-2],
+                   '--lambdas', '0.5')
     assert out.returncode != 0 and 'Traceback' not in out.stderr
     assert out.stderr.strip().startswith(f'error: {results} holds runs of '
                                          f'another protocol (differs in '

@@ -4,7 +4,7 @@ differences, the lambda selection rule, and the tool's --report."""
 import json
 
 import pytest
-from helpers import run_main, run_python
+from helpers import assert_one_line_error, run_main
 
 from mmscalenet.allocation import diagnose_allocation, moved_share
 from mmscalenet.study import (equal_macs_summary, report, select_lambda,
@@ -344,9 +344,9 @@ def test_tool_updates_the_page_and_refuses_a_broken_one(tmp_path):
     page, bad = tmp_path / 'study.md', tmp_path / 'bad.md'
     page.write_text('<!-- study-report:begin -->\n<!-- study-report:end -->\n')
     bad.write_text('no markers\n')
-    out = run_python('tools/allocation_study.py',
-                     'configs/studies/digits.py', '--results', str(path),
-                     '--report', '--update-readme', str(page), str(bad))
+    out = run_main('tools/allocation_study.py',
+                   'configs/studies/digits.py', '--results', str(path),
+                   '--report', '--update-readme', str(page), str(bad))
     assert out.returncode != 0 and 'Traceback' not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith(
         f'error: {bad} needs one <!-- study-')
@@ -362,15 +362,14 @@ def test_tool_updates_the_page_and_refuses_a_broken_one(tmp_path):
 
 @pytest.mark.slow
 def test_tool_errors_are_one_line(tmp_path):
-    out = run_python('tools/allocation_study.py', 'configs/studies/nope.py')
-    assert out.returncode != 0
-    assert out.stderr.strip() == (
-        'error: study protocol not found: configs/studies/nope.py')
+    out = run_main('tools/allocation_study.py', 'configs/studies/nope.py')
+    assert_one_line_error(out, 'protocol not found',
+                          'configs/studies/nope.py')
     bad = tmp_path / 'bad.py'
     bad.write_text("name = 'x'\ndataset = 'mnist'\nresults = 'r.json'\n"
                    "seeds = [0]\nmodels = dict(seed='a', even='b', "
                    "resnet='c')\n")
-    out = run_python('tools/allocation_study.py', str(bad))
+    out = run_main('tools/allocation_study.py', str(bad))
     assert out.returncode != 0 and 'Traceback' not in out.stderr
     assert "dataset must be one of ('digits', 'fashion-mnist'), got " \
         "'mnist'" in out.stderr
