@@ -42,6 +42,7 @@ def shas(stdout):
                 if len(line.split('  ')) == 2 and len(line.split()[0]) == 64)
 
 
+@pytest.mark.slow
 def test_a_classifier_exports_to_both_engines_with_its_logits(
         classifier_checkpoint, tmp_path, capsys):
     out = tmp_path / 'out'

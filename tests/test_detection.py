@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 from helpers import (assert_same_state, imagenet_scalenet50_checkpoint,
-                     run_tool)
+                     run_main_tool, run_tool)
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -214,9 +214,9 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     import mmdet
     mmdet_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools',
                           'test.py')
-    stock = run_tool(mmdet_test, str(config),
-                     str(work / 'epoch_8.pth'), '--work-dir',
-                     str(tmp_path / 'mmdet_test'))
+    stock = run_main_tool(mmdet_test, str(config),
+                          str(work / 'epoch_8.pth'), '--work-dir',
+                          str(tmp_path / 'mmdet_test'))
     assert re.findall(r'coco/bbox_mAP[^\n]*', trained)[-1].split(
         'data_time')[0] == re.findall(r'coco/bbox_mAP[^\n]*', stock)[-1].split(
             'data_time')[0]
@@ -228,9 +228,9 @@ def test_training_on_toy_coco_beats_the_untrained_model(toy_coco, tmp_path):
     untrained_model.init_weights()
     untrained_ckpt = tmp_path / 'untrained.pth'
     torch.save({'state_dict': untrained_model.state_dict()}, untrained_ckpt)
-    untrained = run_tool('tools/test.py', str(config),
-                         str(untrained_ckpt), '--work-dir',
-                         str(tmp_path / 'test0'), '--show-dir', 'vis')
+    untrained = run_main_tool('tools/test.py', str(config),
+                              str(untrained_ckpt), '--work-dir',
+                              str(tmp_path / 'test0'), '--show-dir', 'vis')
     drawn = list((tmp_path / 'test0').glob('*/vis/*.jpg')) + list(
         (tmp_path / 'test0').glob('*/vis/*.png'))
     val_images = list((toy_coco / 'val2017').iterdir())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import (assert_same_state, imagenet_scalenet50_checkpoint,
-                     run_tool)
+                     run_main_tool, run_tool)
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -175,8 +175,9 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     import mmseg
     mmseg_test = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
                           'test.py')
-    stock = run_tool(mmseg_test, TOY_CONFIG, checkpoint, '--work-dir',
-                     str(tmp_path / 'mmseg_test'), '--cfg-options', *data)
+    stock = run_main_tool(mmseg_test, TOY_CONFIG, checkpoint, '--work-dir',
+                          str(tmp_path / 'mmseg_test'), '--cfg-options',
+                          *data)
     assert miou(trained) == miou(stock)
 
     # Ours on the untrained model, the baseline.
@@ -189,10 +190,11 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     # mmseg's SegVisualizationHook (--show-dir) reads runner.iter, which
     # builds the train loop, data included (so does mmseg's own test script
     # with --show-dir): the data options name the train root too.
-    untrained = run_tool('tools/test.py', TOY_CONFIG, str(untrained_ckpt),
-                         '--work-dir', str(tmp_path / 'test0'), '--out',
-                         str(out), '--show-dir', str(tmp_path / 'vis'),
-                         '--interval', '1', '--cfg-options', *data)
+    untrained = run_main_tool('tools/test.py', TOY_CONFIG,
+                              str(untrained_ckpt), '--work-dir',
+                              str(tmp_path / 'test0'), '--out', str(out),
+                              '--show-dir', str(tmp_path / 'vis'),
+                              '--interval', '1', '--cfg-options', *data)
     # --out: mmseg's IoUMetric wrote every predicted label map.
     assert len(list(out.glob('*.png'))) == 16
     # --show-dir --interval 1: mmseg's visualizer saved every drawn

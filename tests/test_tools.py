@@ -87,14 +87,15 @@ def test_train_resume_and_test_an_mmpretrain_config(tmp_path):
     assert (work / 'iter_2.pth').is_file()
     assert 'accuracy/top1' in text
     # --resume picks up iter_2 and trains on to iter 4.
-    text = run_tool('tools/train.py', str(config), '--work-dir', str(work),
-                    '--resume')
+    text = run_main_tool('tools/train.py', str(config), '--work-dir',
+                         str(work), '--resume')
     assert 'resumed epoch: 0, iter: 2' in text
     assert (work / 'iter_4.pth').is_file()
     out = tmp_path / 'preds.pkl'
-    text = run_tool('tools/test.py', str(config), str(work / 'iter_4.pth'),
-                    '--work-dir', str(work), '--out', str(out),
-                    '--show-dir', str(tmp_path / 'vis'))
+    text = run_main_tool('tools/test.py', str(config),
+                         str(work / 'iter_4.pth'), '--work-dir', str(work),
+                         '--out', str(out), '--show-dir',
+                         str(tmp_path / 'vis'))
     assert re.search(r'accuracy/top1: \d+\.\d+', text)
     assert out.is_file()
     # --show-dir: mmpretrain's visualization hook drew the images; it names
@@ -311,13 +312,13 @@ def test_gpu_script_dry_run_runs_one_part_of_each_kind(tmp_path):
 def test_machine_variation_tool(tmp_path):
     """One epoch per setting: the baseline repeats itself bit for bit; the
     tool names every setting and the spread."""
-    # The demo's even net on a fifth of the digits (the tool trains it in
+    # The demo's even net on a tenth of the digits (the tool trains it in
     # five processes; what it reports does not depend on the data's size).
     config = tmp_path / 'small_digits.py'
     config.write_text(
         f"_base_ = '{REPO}/configs/demo/scalenet38-even_1xb64_digits.py'\n"
-        "train_dataloader = dict(dataset=dict(indices=256))\n"
-        "val_dataloader = dict(dataset=dict(indices=128))\n")
+        "train_dataloader = dict(dataset=dict(indices=128))\n"
+        "val_dataloader = dict(dataset=dict(indices=64))\n")
     out = run_main_tool('tools/dev/machine_variation.py', '--epochs', '1',
                         '--config', str(config))
     lines = out.strip().splitlines()

@@ -165,7 +165,8 @@ def published_mmseg_scalenet():
     return theirs, models
 
 
-@pytest.mark.parametrize('size', [(224, 224), (250, 234)])
+@pytest.mark.parametrize(
+    'size', [(224, 224), pytest.param((250, 234), marks=pytest.mark.slow)])
 def test_official_mode_reproduces_the_published_mmseg_scalenet(
         published_mmseg_scalenet, size):
     """upsample_mode='official' computes what the published dilated

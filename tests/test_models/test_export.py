@@ -47,6 +47,7 @@ def test_onnx_export_with_dynamic_image_size(tmp_path, deploy):
 @pytest.mark.skipif(
     shutil.which('c++') is None and shutil.which('g++') is None,
     reason='torch.compile needs a C++ compiler on the CPU')
+@pytest.mark.slow  # inductor's code generation: 10-15 s
 def test_torch_compile_sa_block_plain_and_deploy():
     block = SABlock(16, [8, 4, 4, 2], side=28).eval()
     for m in block.modules():
@@ -66,6 +67,7 @@ def test_torch_compile_sa_block_plain_and_deploy():
 @pytest.mark.skipif(
     shutil.which('c++') is None and shutil.which('g++') is None,
     reason='torch.compile needs a C++ compiler on the CPU')
+@pytest.mark.slow
 def test_torch_compile_sa_block_training():
     # Training with the pooled-norm rewrite: norms of repeated scales on the
     # pooled maps, running variance rescaled; compiled outputs, gradients

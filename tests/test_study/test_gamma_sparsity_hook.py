@@ -5,6 +5,7 @@ import copy
 import logging
 from unittest import TestCase
 
+import pytest
 import torch
 from mmengine.logging import MMLogger
 from toy_models import toy_runner
@@ -139,6 +140,7 @@ class TestGammaSparsityHook(TestCase):
                                 reference.model.state_dict().values()):
             self.assertTrue(torch.equal(p, q), name)
 
+    @pytest.mark.slow
     def test_penalty_makes_gammas_sparse_and_is_logged(self):
         runner = self.runner(
             'sparse',
