@@ -8,11 +8,13 @@ setup:
 	bash tools/setup_env.sh
 
 # One pytest-xdist worker per CPU core, whole test files per worker (their
-# module fixtures are built once); PYTEST_WORKERS=0 runs in this process.
+# module fixtures are built once), in the order tests/conftest.py gives
+# them (the files with end-to-end runs first); PYTEST_WORKERS=0 runs in
+# this process.
 # pytest exits 5 when it collected no test: that must fail, not pass.
 PYTEST_WORKERS ?= auto
 test: setup
-	$(PY) -m pytest tests -ra -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || { rc=$$?; \
+	$(PY) -m pytest tests -ra -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	  exit $$rc; }
 

@@ -1,4 +1,5 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
+import collections
 import os
 import os.path as osp
 import sys
@@ -19,6 +20,24 @@ if WORKERS > 1:
     THREADS = str(max(1, (os.cpu_count() or 1) // WORKERS))
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = THREADS
     torch.set_num_threads(int(THREADS))
+
+
+def pytest_collection_modifyitems(items):
+    """Files with the most tests marked slow (the end-to-end runs) first,
+    each file's own order kept: make test hands whole files to its workers
+    in this order (``--dist loadfile --no-loadscope-reorder``), so the long
+    files start early and the last to run are quick ones. (xdist's own
+    order, by number of tests, left a 75 s file for one worker at the end
+    while the other sat idle.)"""
+    def file_of(item):
+        return item.nodeid.split('::')[0]
+
+    slow = collections.Counter(
+        file_of(item) for item in items if item.get_closest_marker('slow'))
+    first = {}
+    for index, item in enumerate(items):
+        first.setdefault(file_of(item), index)
+    items.sort(key=lambda item: (-slow[file_of(item)], first[file_of(item)]))
 
 
 @pytest.fixture(autouse=True)
