@@ -275,9 +275,11 @@ def test_short_form_configs_inherit_the_stock_backbone_keys():
             f'checkpoints/scalenet{depth}_8xb32_in1k.pth'
 
 
+# The quick tier: RetinaNet-50 (Mask R-CNN's heads are Faster R-CNN's,
+# trained by the quick test above, and a mask head).
 @pytest.mark.parametrize('config', [
-    pytest.param(c, marks=pytest.mark.slow) if '101' in c else c
-    for c in SHORT_FORM_CONFIGS
+    pytest.param(c, marks=pytest.mark.slow)
+    if '101' in c or 'mask-rcnn' in c else c for c in SHORT_FORM_CONFIGS
 ])
 def test_mask_rcnn_and_retinanet_train_a_step_and_predict(config, toy_coco):
     """One toy COCO image (boxes and masks) through the config's own train

@@ -23,7 +23,7 @@ SEED_CONFIG = osp.join(REPO, 'configs', 'demo',
 
 
 def seed_cfg(work_dir, epochs, **hook_kwargs):
-    """The demo's seed config on 512 images (8 iterations an epoch: the
+    """The demo's seed config on 256 images (4 iterations an epoch: the
     gammas move), with the hook."""
     cfg = Config.fromfile(SEED_CONFIG)
     cfg.work_dir = work_dir
@@ -32,7 +32,7 @@ def seed_cfg(work_dir, epochs, **hook_kwargs):
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.train_cfg.pop('val_interval', None)
     cfg.default_hooks.checkpoint.interval = 1
-    cfg.train_dataloader.dataset.indices = 512
+    cfg.train_dataloader.dataset.indices = 256
     cfg.custom_hooks = [dict(type='SeedReadinessHook', **hook_kwargs)]
     return cfg
 

@@ -92,7 +92,8 @@ def test_torch_compile_sa_block_training():
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
 
 
-@pytest.mark.parametrize('deploy', [False, True])
+@pytest.mark.parametrize('deploy',
+                         [pytest.param(False, marks=pytest.mark.slow), True])
 def test_whole_scalenet_traces_as_one_graph(deploy):
     # torch.compile of a whole ScaleNet must see one graph, the plain model
     # and the README's deploy path for latency (switch_to_deploy(), then
