@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from helpers import REPO, run_python, study_results
+from helpers import REPO, run_main, run_python, study_results
 
 from mmscalenet.study import StudyProtocol
 from mmscalenet.study.matching import even_at_macs, search_even_ratio
@@ -253,8 +253,9 @@ def test_second_round_on_digits(two_round_study):
 
 @pytest.mark.slow
 def test_a_second_study_on_the_same_files_stops_in_one_line(tmp_path):
-    """Two real processes: the second refuses, naming the first; once the
-    first has died (killed, no clean-up), its lock is free again."""
+    """Two processes: the second (this one) refuses, naming the first;
+    once the first has died (killed, no clean-up), its lock is free
+    again."""
     work, results = tmp_path / 'work', tmp_path / 'results.json'
     args = [sys.executable, 'tools/allocation_study.py',
             'configs/studies/digits.py', '--work-dir', str(work),
@@ -272,7 +273,7 @@ def test_a_second_study_on_the_same_files_stops_in_one_line(tmp_path):
             time.sleep(0.5)
         else:
             pytest.fail('the first study never took its lock')
-        second = run_python(*args[1:])
+        second = run_main(*args[1:])
         assert second.returncode != 0 and 'Traceback' not in second.stderr
         line = second.stderr.strip()
         assert line.startswith(f'error: results file {results} is in use by '
@@ -281,7 +282,7 @@ def test_a_second_study_on_the_same_files_stops_in_one_line(tmp_path):
         assert line.endswith('wait for it to finish or stop it, then run '
                              'again')
         # Another results file in the same work dir is refused too.
-        other = run_python(*args[1:-1], str(tmp_path / 'other.json'))
+        other = run_main(*args[1:-1], str(tmp_path / 'other.json'))
         assert other.returncode != 0
         assert f'error: work dir {work} is in use' in other.stderr
     finally:
