@@ -4,7 +4,7 @@ the protocol's seed, schedule, data subset and, where they apply, the
 allocated structure, the L1 penalty and the seed hooks. Built without a
 Runner (tests read them as they are)."""
 import os.path as osp
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.config import Config, ConfigDict
 
@@ -33,7 +33,7 @@ class RunConfigs:
         self.protocol = protocol
         self.repo = repo
         self.work_dir = work_dir
-        self._labels: Optional[List[int]] = None
+        self._labels: Dict[str, List[int]] = {}
 
     def run_config(self, key: str, kind: str, seed: int,
                    structure: Optional[list], lambda_l1: Optional[float],
@@ -90,12 +90,15 @@ class RunConfigs:
 
     def subset_data(self, cfg: Config, selection: bool) -> None:
         """Class-balanced subsets of the protocol (and of a selection run's
-        training and held-out images)."""
+        training and held-out images), not serialized (mmengine's
+        serialization of a dataset ends in a ``gc.collect()``, 0.3 s a
+        dataset after a whole split was read, for a list of a few hundred
+        images)."""
         from ..datasets.fashion_mnist import balanced_indices
         p = self.protocol
         train = cfg.train_dataloader.dataset
         if p.train_per_class is not None:
-            labels = self.train_labels(cfg)
+            labels = self.split_labels(train)
             per_class = p.train_per_class
             if selection:
                 per_class -= p.sparsity.holdout_per_class
@@ -107,24 +110,27 @@ class RunConfigs:
                     indices=balanced_indices(
                         labels,
                         p.sparsity.holdout_per_class,
-                        skip_per_class=per_class))
+                        skip_per_class=per_class),
+                    serialize_data=False)
             train.indices = balanced_indices(labels, per_class)
+            train.serialize_data = False
         if p.test_per_class is not None and not selection:
-            test_labels = self.dataset_labels(cfg.test_dataloader.dataset)
-            cfg.test_dataloader.dataset.indices = balanced_indices(
-                test_labels, p.test_per_class)
+            test = cfg.test_dataloader.dataset
+            test.indices = balanced_indices(
+                self.split_labels(test), p.test_per_class)
+            test.serialize_data = False
 
-    def train_labels(self, cfg: Config) -> List[int]:
-        if self._labels is None:
-            self._labels = self.dataset_labels(cfg.train_dataloader.dataset)
-        return self._labels
-
-    @staticmethod
-    def dataset_labels(dataset_cfg) -> List[int]:
-        """Labels of the whole split a dataset config names."""
+    def split_labels(self, dataset_cfg) -> List[int]:
+        """Labels of the whole split a dataset config names, read once a
+        split."""
         from mmpretrain.registry import DATASETS
 
         from .. import datasets  # noqa: F401  (registers DigitsDataset)
-        cfg = dict(dataset_cfg, pipeline=[])
+        cfg = dict(dataset_cfg, pipeline=[], serialize_data=False)
         cfg.pop('indices', None)
-        return [int(x) for x in DATASETS.build(cfg).get_gt_labels()]
+        key = repr(sorted(cfg.items()))
+        if key not in self._labels:
+            self._labels[key] = [
+                int(x) for x in DATASETS.build(cfg).get_gt_labels()
+            ]
+        return self._labels[key]
