@@ -5,7 +5,8 @@
 With ``choose_sa_rewrites``, the SA rewrites of this device instead
 (:class:`~mmscalenet.rewrites.measure.RewriteChoice`). Otherwise, per
 depth: eval forward rows per batch size (plain, fused, each optional
-runtime engine, then the best engine of each family), the per-kernel tables,
+runtime engine, then the best engine of each family), the per-kernel
+tables,
 the backbones' training step at detection size, the backbones alone, the
 training step (CUDA graph, profiles, page faults, saved activations, CUDA
 peak memory) and Faster R-CNN FPN.
@@ -19,15 +20,16 @@ from ..rewrites import SARewrites, apply_rewrites, save_choice
 from .engines import (compiled_steps, cuda_graph_steps, cuda_graph_train_steps,
                       jit_frozen_steps, kernel_table, onnx_steps,
                       openvino_op_table, openvino_precisions, openvino_steps)
-from .models import (ModelSet, classifiers, detectors, fused, judged,
-                     missing_detection_ops)
+from .models import (ModelSet, classifiers, detectors, fused,
+                     judged, missing_detection_ops)
 from .settings import BenchmarkSettings
 from .stages import print_stage_profiles, timed_stages
 from .steps import (backbone_train_step, detection_step, eval_step,
                     first_call_seconds, page_faults, saved_activation_bytes,
                     sync, timed, train_step)
 from .tables import (print_best_engines, print_kernel_tables,
-                     print_op_type_tables, print_rows, print_step_profiles)
+                     print_op_type_tables, print_rows,
+                     print_step_profiles)
 
 
 class Benchmark:
@@ -159,10 +161,9 @@ class Benchmark:
                         steps_of(models), models, 'eval', best)
         fused_models = self.rewritten(fused(models, s.levers.channel_multiple))
         if s.output.profile:
-            print_stage_profiles({
-                n: m.module
-                for n, m in fused_models.items()
-            }, x, s.rows.rounds, s.rows.warmup, s.levers.amp)
+            print_stage_profiles({n: m.module
+                                  for n, m in fused_models.items()}, x,
+                                 s.rows.rounds, s.rows.warmup, s.levers.amp)
         self.timed_rows(
             f'{head}, conv-BN fused (ResNet: mmcv fuse_conv_bn; ScaleNet: '
             f'switch_to_deploy)', steps_of(fused_models), fused_models,
@@ -216,8 +217,8 @@ class Benchmark:
                                           if n.endswith(f'({label})'))
         self.print_best(depth, batch, best)
 
-    def print_best(self, depth: int, batch: int, times: Dict[str,
-                                                             float]) -> None:
+    def print_best(self, depth: int, batch: int,
+                   times: Dict[str, float]) -> None:
         """The best engine of each family: in fp32 and, where some rows ran
         in bf16, with bf16 allowed (an --amp run is all one class)."""
         title = (f'[{depth}] Best against best, batch {batch} (each net at '

@@ -54,12 +54,11 @@ def print_stage_rows(title: str, values: Dict[str, List[float]],
     names = list(values)
     base = values[names[0]]
     print(f'\n{title}')
-    print(f'  {"":<40}' +
-          ''.join(f'{s:>16}'
-                  for s in ('stem', 'layer1', 'layer2', 'layer3', 'layer4')))
+    print(f'  {"":<40}' + ''.join(
+        f'{s:>16}' for s in ('stem', 'layer1', 'layer2', 'layer3', 'layer4')))
     for name in names:
-        print(f'  {name:<40}' + ''.join(f'{v:>8.1f} {v / b:>5.2f}x '
-                                        for v, b in zip(values[name], base)) +
+        print(f'  {name:<40}' + ''.join(
+            f'{v:>8.1f} {v / b:>5.2f}x ' for v, b in zip(values[name], base)) +
               f' {unit}')
 
 
@@ -74,10 +73,8 @@ def print_best_engines(title: str, times: Dict[str, float],
         if family is not None and (family not in best
                                    or seconds < best[family][1]):
             best[family] = (name, seconds)
-    print_rows(title, {
-        name: t
-        for name, t in best.values()
-    }, 'ms', 1e3, 'latency')
+    print_rows(title, {name: t for name, t in best.values()}, 'ms', 1e3,
+               'latency')
 
 
 def print_step_profiles(steps: Dict[str, Callable[[], None]],
@@ -89,8 +86,8 @@ def print_step_profiles(steps: Dict[str, Callable[[], None]],
         with profile() as prof:
             step()
         print(f'\nProfile, {name}, {what}:')
-        print(prof.key_averages().table(sort_by='self_cpu_time_total',
-                                        row_limit=12))
+        print(prof.key_averages().table(
+            sort_by='self_cpu_time_total', row_limit=12))
 
 
 def print_op_type_tables(tables: Dict[str, List[tuple]], what: str) -> None:

@@ -90,10 +90,9 @@ class RunConfigs:
 
     def subset_data(self, cfg: Config, selection: bool) -> None:
         """Class-balanced subsets of the protocol (and of a selection run's
-        training and held-out images), not serialized (mmengine's
-        serialization of a dataset ends in a ``gc.collect()``, 0.3 s a
-        dataset after a whole split was read, for a list of a few hundred
-        images)."""
+        training and held-out images), not serialized: a few hundred images
+        gain nothing from it, and mmengine's serialization ends in a
+        ``gc.collect()`` after the whole split was read."""
         from ..datasets.fashion_mnist import balanced_indices
         p = self.protocol
         train = cfg.train_dataloader.dataset
