@@ -168,8 +168,10 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     ]
     work = tmp_path / 'work'
     # The training run validates its last iteration: the trained mIoU.
-    trained = run_tool('tools/train.py', TOY_CONFIG, '--work-dir',
-                       str(work), '--cfg-options', *data, timeout=1200)
+    # (In process: the stock config's run above is the tool's in a new
+    # interpreter.)
+    trained = run_main_tool('tools/train.py', TOY_CONFIG, '--work-dir',
+                            str(work), '--cfg-options', *data)
     checkpoint = str(work / 'iter_200.pth')
     # mmseg's own test script on the checkpoint gives the same mIoU.
     import mmseg
@@ -203,6 +205,6 @@ def test_training_on_toy_shapes_beats_the_untrained_model(toy_seg, tmp_path):
     trained_miou, untrained_miou = miou(trained), miou(untrained)
     print(f'toy shapes mIoU: trained {trained_miou}, '
           f'untrained {untrained_miou}')  # pytest -s
-    # Here (seed 0): 63.86 trained, 20.19 untrained (all background).
+    # Here (seed 0): 61.73 trained, 18.67 untrained (all background).
     assert trained_miou > 50 and trained_miou > untrained_miou + 25, (
         trained_miou, untrained_miou)

@@ -18,8 +18,13 @@ REDUCED = ('--seeds', '0', '--epochs', '1', '--train-per-class', '12',
            '--first-round-only', '--lambdas', '0.02')
 
 
-def study(*args, timeout=900):
-    out = run_python('tools/allocation_study.py', *args, timeout=timeout)
+def study(*args, in_process=False):
+    """The study tool's stdout: in a new interpreter, as a user runs it (the
+    fixture's study), or in this process (the calls after it)."""
+    if in_process:
+        out = run_main('tools/allocation_study.py', *args)
+    else:
+        out = run_python('tools/allocation_study.py', *args, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
 
@@ -98,14 +103,16 @@ def test_study_resumes_where_it_stopped(fashion_study):
     before = json.loads((work / 'results.json').read_text())
     keys = sorted(before['runs'])
     # Nothing left to do: nothing is trained, nothing changes.
-    stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
+    stdout = study(FASHION, '--work-dir', str(work), *REDUCED,
+                   in_process=True)
     assert trained_keys(stdout) == []
     assert json.loads((work / 'results.json').read_text()) == before
     # A run lost (its record and its work dir): only it is trained again.
     del before['runs']['seed0/even']
     (work / 'results.json').write_text(json.dumps(before))
     shutil.rmtree(work / 'seed0' / 'even')
-    stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
+    stdout = study(FASHION, '--work-dir', str(work), *REDUCED,
+                   in_process=True)
     assert trained_keys(stdout) == ['seed0/even']
     after = json.loads((work / 'results.json').read_text())
     assert sorted(after['runs']) == keys
