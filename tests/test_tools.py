@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import (assert_one_line_error, run_command, run_main,
-                     run_main_tool, run_tool)
+                     run_main_tool, run_python, run_tool)
 from mmengine.config import Config
 
 from mmscalenet.apis import prepare_test_cfg, prepare_train_cfg
@@ -327,7 +327,8 @@ def test_machine_variation_tool(tmp_path):
     assert rows[0].split()[-3] == rows[1].split()[-3]  # the same digest
     assert rows[1].endswith('same weights')
     assert lines[-1].startswith('top-1 spread over the settings: ')
-    bad = run_main('tools/dev/machine_variation.py', '--epochs', '0')
+    # The tool's one run in a new interpreter, as a user starts it.
+    bad = run_python('tools/dev/machine_variation.py', '--epochs', '0')
     assert_one_line_error(bad, '--epochs', 'at least 1', 'got 0')
 
 
