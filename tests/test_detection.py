@@ -78,6 +78,7 @@ RUN_CONFIG = ('configs/faster_rcnn/'
               'faster-rcnn_scalenet50_fpn_8xb2-10e_coco-800x1200.py')
 
 
+@pytest.mark.slow  # ScaleNet-50 Faster R-CNN at 800x1216: 18 s
 def test_run_config_builds_and_runs_train_and_predict(toy_coco):
     cfg = Config.fromfile(osp.join(REPO, RUN_CONFIG))
     backbone = cfg.model.backbone

@@ -171,7 +171,9 @@ def test_bad_arguments(kwargs, message):
 @pytest.mark.parametrize('size', [14, 9])  # nearest and bilinear scales
 def test_backward_matches_finite_differences(size):
     # Double precision, training mode (batch statistics): the analytic
-    # gradients of the input and of every parameter equal numerical ones.
+    # gradients of the input and of every parameter equal numerical ones,
+    # along random directions (gradcheck's fast mode: 0.03 s, not 7 s; a
+    # gradient 10% off through the nearest upsampling fails it).
     block = SABlock(3, [2, 2, 2, 1], side=14).double().train()
     x = torch.rand(2, 3, size, size, dtype=torch.float64,
                    requires_grad=True)
@@ -187,4 +189,5 @@ def test_backward_matches_finite_differences(size):
             block, {n: w for (n, _), w in zip(block.named_parameters(),
                                               weights)}, (x, ))
 
-    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-5,
+                                    fast_mode=True)
