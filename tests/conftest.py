@@ -29,8 +29,8 @@ def _memoize_config_reading():
     it, then dumps it; 0.06-0.3 s a call, 56 calls for 11 texts in the
     reduced study), and the reading of an installed package's metafiles
     (``Config.fromfile`` reads all of them at every ``mmpretrain::`` or
-    ``mmdet::`` base: 40 times, 8 s, while the suite is collected). The tools' runs in a new interpreter do both
-    as they always do."""
+    ``mmdet::`` base: 40 times, 8 s, while the suite is collected). The
+    tools' runs in a new interpreter do both as they always do."""
     import functools
 
     import mmengine.config.config as config
