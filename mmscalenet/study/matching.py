@@ -47,13 +47,19 @@ def search_even_ratio(rows_at: Callable[[float], List[List[int]]],
                       low: float = 0.25,
                       high: float = 4.0,
                       steps: int = 24) -> MatchedEven:
-    """Bisect the budget ratio for the even spec whose MACs are closest to
-    ``target`` (MACs grow with the ratio). Where no single ratio lands
-    within ``tolerance`` (relative), each stage (a run of blocks of one
-    side) may take one channel more or fewer at every scale of its blocks:
-    the combination closest to the target. Every block stays even (equal
-    channels at its scales), and so does every stage. Raise ``ValueError``
-    when even that cannot reach the tolerance.
+    """Search the budget ratio for the even spec whose MACs are closest to
+    ``target`` (MACs grow with the ratio, about linearly: regula falsi,
+    Illinois variant, to a bracket ``2**-steps`` of the range wide). Where
+    no single ratio lands within ``tolerance`` (relative), each stage (a run
+    of blocks of one side) may take one channel more or fewer at every scale
+    of its blocks: the combination closest to the target. Every block stays
+    even (equal channels at its scales), and so does every stage. Raise
+    ``ValueError`` when even that cannot reach the tolerance.
+
+    The combinations' MACs are predicted from one measured step per stage:
+    a ScaleNet's MACs are affine in its channel counts, as every SA block
+    sits between two 1x1 convs (a bottleneck). The closest is measured; a
+    measurement other than its prediction raises ``ValueError``.
 
     Args:
         rows_at: The even spec rows at a budget ratio.
@@ -77,31 +83,28 @@ def search_even_ratio(rows_at: Callable[[float], List[List[int]]],
             cache[key] = macs_of(key)
         return cache[key]
 
-    if macs(rows_at(low)) > target or macs(rows_at(high)) < target:
+    below, above = macs(rows_at(low)) - target, macs(rows_at(high)) - target
+    if below > 0 or above < 0:
         raise ValueError(f'no even allocation with budget ratio in '
                          f'[{low}, {high}] reaches {target} MACs')
-    for _ in range(steps):
-        middle = (low + high) / 2
-        if macs(rows_at(middle)) <= target:
-            low = middle
+    width = (high - low) / 2**steps
+    kept = None  # the end the last step kept
+    while high - low > width and below < 0:
+        ratio = (low * above - high * below) / (above - below)
+        ratio = min(max(ratio, low + width / 2), high - width / 2)
+        error = macs(rows_at(ratio)) - target
+        if error <= 0:
+            low, below = ratio, error
+            above = above / 2 if kept == 'high' else above
+            kept = 'high'
         else:
-            high = middle
+            high, above = ratio, error
+            below = below / 2 if kept == 'low' else below
+            kept = 'low'
     ratio = min((low, high), key=lambda r: abs(macs(rows_at(r)) - target))
     rows = rows_at(ratio)
     if abs(macs(rows) / target - 1) > tolerance:
-        # Per stage one channel more or fewer at every scale of its blocks,
-        # around the spec at the ratio: the combination closest to target.
-        sides = sorted({row[-1] for row in rows}, reverse=True)
-        candidates = []
-        for offsets in itertools.product((-1, 0, 1), repeat=len(sides)):
-            shift = dict(zip(sides, offsets))
-            candidates.append([[c + shift[row[-1]] if c else 0
-                                for c in row[:-1]] + row[-1:]
-                               for row in rows])
-        candidates = [r for r in candidates
-                      if all(c >= 0 for row in r for c in row[:-1])
-                      and all(any(row[:-1]) for row in r)]
-        rows = min(candidates, key=lambda r: abs(macs(r) - target))
+        rows = closest_stage_steps(rows, macs, target)
     matched = MatchedEven(rows, macs(rows), round(ratio, 6), target)
     if abs(matched.relative_error) > tolerance:
         raise ValueError(
@@ -109,6 +112,43 @@ def search_even_ratio(rows_at: Callable[[float], List[List[int]]],
             f'{matched.macs} ({matched.relative_error:+.2%}), outside the '
             f'tolerance of {tolerance:.0%}')
     return matched
+
+
+def closest_stage_steps(rows: List[List[int]],
+                        macs: Callable[[List[List[int]]], int],
+                        target: int) -> List[List[int]]:
+    """Of ``rows`` with each stage one channel more, fewer or the same at
+    every scale of its blocks (scales without channels stay so), the
+    combination whose MACs are closest to ``target``."""
+    sides = sorted({row[-1] for row in rows}, reverse=True)
+
+    def shifted(offsets: Tuple[int, ...]) -> List[List[int]]:
+        shift = dict(zip(sides, offsets))
+        return [[c + shift[row[-1]] if c else 0 for c in row[:-1]] +
+                row[-1:] for row in rows]
+
+    combinations = [
+        offsets
+        for offsets in itertools.product((-1, 0, 1), repeat=len(sides))
+        if all(c >= 0 for row in shifted(offsets) for c in row[:-1])
+        and all(any(row[:-1]) for row in shifted(offsets))
+    ]
+    base = macs(rows)
+    steps = [
+        macs(shifted(tuple(int(s == side) for s in sides))) - base
+        for side in sides
+    ]
+
+    def predicted(offsets: Tuple[int, ...]) -> int:
+        return base + sum(o * step for o, step in zip(offsets, steps))
+
+    best = min(combinations, key=lambda o: abs(predicted(o) - target))
+    if macs(shifted(best)) != predicted(best):
+        raise ValueError(
+            f'MACs not affine in the channel counts: {shifted(best)} has '
+            f'{macs(shifted(best))}, predicted {predicted(best)} from the '
+            f'steps of one stage')
+    return shifted(best)
 
 
 def even_at_macs(model_cfg: dict,

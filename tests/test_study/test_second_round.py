@@ -2,6 +2,7 @@
 """The study's second round (even at equal MACs, the long seed, the ranked
 L1 strength), a first-round results file taking it, and one study per
 results file and work dir at a time (two real processes)."""
+import itertools
 import json
 import os
 import signal
@@ -13,7 +14,8 @@ import pytest
 from helpers import REPO, run_main, run_python, study_results
 
 from mmscalenet.study import StudyProtocol
-from mmscalenet.study.matching import even_at_macs, search_even_ratio
+from mmscalenet.study.matching import (closest_stage_steps, even_at_macs,
+                                       search_even_ratio)
 from mmscalenet.study.pipeline import (AllocationStudy, exclusive,
                                        train_in_process)
 from mmscalenet.study.protocol import SECOND_ROUND_KINDS, ProtocolError
@@ -59,6 +61,50 @@ def test_an_unreachable_target_is_refused():
     with pytest.raises(ValueError, match='no even allocation with budget '
                        'ratio in'):
         search_even_ratio(rows_at, macs_of, 10**9, 0.01)
+
+
+def three_stages(ratio):
+    return [[int(9 * ratio), int(9 * ratio), 32], [int(23 * ratio), 16],
+            [int(40 * ratio), 8]]
+
+
+def affine_macs(rows):
+    (a, b, _), (c, _), (d, _) = rows
+    return 500 + 900 * (a + b) + 310 * c + 70 * d
+
+
+def test_the_search_finds_the_closest_even_spec():
+    """Against every spec tried: the ratio's spec closest to the target,
+    and of its stage steps the closest."""
+
+    def steps_of(rows):
+        for offsets in itertools.product((-1, 0, 1), repeat=3):
+            yield [[x + o if x else 0 for x in row[:-1]] + row[-1:]
+                   for row, o in zip(rows, offsets)]
+
+    specs = [three_stages(0.25 + 3.75 * i / 20000) for i in range(20001)]
+    for target in range(affine_macs(specs[0]), affine_macs(specs[-1]), 997):
+        matched = search_even_ratio(three_stages, affine_macs, target, 1.0)
+        best = min(specs, key=lambda rows: abs(affine_macs(rows) - target))
+        assert abs(matched.macs - target) == \
+            abs(affine_macs(best) - target), target
+        stepped = closest_stage_steps(matched.rows, affine_macs, target)
+        steps = min(steps_of(matched.rows),
+                    key=lambda r: abs(affine_macs(r) - target))
+        assert abs(affine_macs(stepped) - target) == \
+            abs(affine_macs(steps) - target), target
+
+
+def test_macs_not_affine_in_the_channels_are_refused():
+    # A product of two stages' channels (an SA block feeding another): the
+    # steps of one stage predict 37,583 for both one channel wider.
+    def macs_of(rows):
+        return affine_macs(rows) + 37 * rows[0][0] * rows[1][0]
+
+    rows = three_stages(1.0)
+    with pytest.raises(ValueError, match=r'not affine.*\[\[10, 10, 32\], '
+                       r'\[24, 16\], \[40, 8\]\] has 37620, predicted 37583'):
+        closest_stage_steps(rows, macs_of, 37583)
 
 
 def write_protocol(tmp_path, text=SECOND_ROUND):
