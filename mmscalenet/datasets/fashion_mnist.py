@@ -264,11 +264,11 @@ def balanced_indices(labels: Sequence[int], per_class: int,
         >>> balanced_indices([0, 1, 0, 1, 0, 1], per_class=1, skip_per_class=1)
         [2, 3]
     """
-    labels = [int(label) for label in labels]
-    classes = sorted(set(labels))
+    by_class: Dict[int, List[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(int(label), []).append(i)
     chosen = []
-    for c in classes:
-        of_class = [i for i, label in enumerate(labels) if label == c]
+    for c, of_class in sorted(by_class.items()):
         picked = of_class[skip_per_class:skip_per_class + per_class]
         if len(picked) < per_class:
             raise ValueError(
