@@ -27,18 +27,25 @@ def study_results() -> dict:
 
 def run_command(args, env=None, timeout=600) -> subprocess.CompletedProcess:
     """Run ``args`` in the repository root with ``env`` added to this
-    process's environment; the output is captured as text."""
+    process's environment (a variable set to ``None`` removed); the output
+    is captured as text."""
+    environ = dict(os.environ)
+    for name, value in (env or {}).items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
     return subprocess.run(args,
                           capture_output=True,
                           text=True,
                           cwd=REPO,
-                          env=dict(os.environ, **(env or {})),
+                          env=environ,
                           timeout=timeout)
 
 
-def run_python(*args, timeout=600) -> subprocess.CompletedProcess:
+def run_python(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
     """Run ``python *args`` in the repository root, as a user would."""
-    return run_command([sys.executable, *args], timeout=timeout)
+    return run_command([sys.executable, *args], env=env, timeout=timeout)
 
 
 def run_tool(*args, timeout=600) -> str:

@@ -65,7 +65,8 @@ def parse_args():
         '--workers',
         type=int,
         default=1,
-        help='runs trained at once, each in its own process, as soon as '
+        help='runs trained at once, each in its own process on its share '
+        'of the cores (OMP_NUM_THREADS, where set, decides), as soon as '
         'the runs they need are done (the GPU protocol uses 8)')
     parser.add_argument(
         '--report',

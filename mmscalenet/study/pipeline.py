@@ -8,10 +8,12 @@ file (:mod:`.results_file`) as soon as it finishes, so an interrupted study
 resumes at the first run without a record. A run that was interrupted
 itself resumes from its last epoch checkpoint in its work dir.
 """
+import os
 import os.path as osp
 from contextlib import ExitStack
 from typing import Callable, Dict, List, Optional
 
+import torch
 from mmengine.config import Config
 
 from .matching import even_at_macs
@@ -101,8 +103,9 @@ class AllocationStudy:
 
         Args:
             workers (int): Runs trained at once, each in its own process
-                (spawned), as soon as the runs it needs are done. 1 trains
-                them one after the other in this process. Defaults to 1.
+                (spawned), as soon as the runs it needs are done, on the
+                cores shared out (:func:`worker_threads`). 1 trains them
+                one after the other in this process. Defaults to 1.
         """
         with ExitStack() as locks:
             if self.results_path is not None:
@@ -239,9 +242,16 @@ class AllocationStudy:
         runs = self.results['runs']
         pending = self.training_order()
         running = {}
+        threads = worker_threads(workers)
+        self.log(f'{workers} workers, ' + (
+            f'{threads} thread(s) each' if threads else
+            f'threads as OMP_NUM_THREADS={os.environ["OMP_NUM_THREADS"]} '
+            'says'))
         with cf.ProcessPoolExecutor(
                 workers,
-                mp_context=multiprocessing.get_context('spawn')) as pool:
+                mp_context=multiprocessing.get_context('spawn'),
+                initializer=torch.set_num_threads if threads else None,
+                initargs=(threads, ) if threads else ()) as pool:
             while pending or running:
                 for key in [k for k in pending
                             if all(d in runs for d in self.dependencies(k))]:
@@ -263,6 +273,21 @@ class AllocationStudy:
                     self.log(f'finished {key}: top-1 '
                              f'{runs[key]["top1"]:.2f}%')
         return self.results
+
+
+def worker_threads(workers: int) -> Optional[int]:
+    """Torch threads for each of ``workers`` runs at once: the cores shared
+    out, at least one; ``None`` where ``OMP_NUM_THREADS`` is set (it
+    decides): runs of all the cores each would oversubscribe them
+    (docs/study.md).
+
+    Example:
+        >>> worker_threads(2) in (None, max(1, (os.cpu_count() or 1) // 2))
+        True
+    """
+    if os.environ.get('OMP_NUM_THREADS'):
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def train_in_process(protocol: dict, repo: str, work_dir: str, key: str,

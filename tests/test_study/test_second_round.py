@@ -219,13 +219,15 @@ def test_a_worker_reuses_an_even_net_the_seed_already_has(
 @pytest.fixture(scope='module')
 def two_round_study(tmp_path_factory):
     """The study with every kind of the second round, reduced (digits, 12
-    images per class, 1 epoch; the long seed 2), in two workers: run once,
-    read by the tests below."""
+    images per class, 1 epoch; the long seed 2), in two workers, without
+    ``OMP_NUM_THREADS`` (the workers share the cores out): run once, read by
+    the tests below."""
     tmp = tmp_path_factory.mktemp('two_rounds')
     protocol = write_protocol(tmp)
     out = run_python('tools/allocation_study.py', protocol, '--work-dir',
                      str(tmp / 'work'), '--results',
                      str(tmp / 'results.json'), '--workers', '2',
+                     env=dict(OMP_NUM_THREADS=None, MKL_NUM_THREADS=None),
                      timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, out.stdout
@@ -246,6 +248,11 @@ def test_workers_start_a_run_once_the_runs_it_needs_are_done(
                     if line.startswith(f'finished {needed}:')]
         assert len(started) == len(finished) == 1, key
         assert started[0] > finished[0], key
+    # Each worker on its share of the cores, not all of them.
+    threads = max(1, os.cpu_count() // 2)
+    assert f'2 workers, {threads} thread(s) each' in lines
+    assert {r['machine']['threads'] for r in results['runs'].values()} == \
+        {threads}
     for record in results['runs'].values():
         if not record.get('evaluated_on'):
             images = record['train_images'], record['test_images']
