@@ -15,14 +15,10 @@ if TOOLS not in sys.path:
 # Under pytest-xdist (make test), each worker gets its share of the cores
 # for torch's threads, and so do the tools and runners its tests start:
 # two workers of 2 threads each on 2 cores would slow every training test.
-# A tool that asks for more threads itself (machine_variation's 2-thread
-# settings) has its idle threads wait passively instead of spinning on the
-# core the other worker uses (that test: 63 s -> 54 s beside a busy core).
 WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
 if WORKERS > 1:
     THREADS = str(max(1, (os.cpu_count() or 1) // WORKERS))
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = THREADS
-    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     torch.set_num_threads(int(THREADS))
 
 
