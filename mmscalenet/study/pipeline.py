@@ -280,10 +280,6 @@ def worker_threads(workers: int) -> Optional[int]:
     out, at least one; ``None`` where ``OMP_NUM_THREADS`` is set (it
     decides): runs of all the cores each would oversubscribe them
     (docs/study.md).
-
-    Example:
-        >>> worker_threads(2) in (None, max(1, (os.cpu_count() or 1) // 2))
-        True
     """
     if os.environ.get('OMP_NUM_THREADS'):
         return None
