@@ -42,8 +42,12 @@ class RunConfigs:
         protocol's seed, schedule, data and, where they apply, structure and
         penalty."""
         p = self.protocol
-        cfg = Config.fromfile(
-            osp.join(self.repo, p.models[MODEL_OF_KIND[kind]]))
+        # Unformatted text: the Runner formats a config six times a run
+        # (log, dump, every checkpoint), 0.2 s of yapf each. (mmengine
+        # 0.10's fromfile drops format_python_code for such a config.)
+        path = osp.join(self.repo, p.models[MODEL_OF_KIND[kind]])
+        cfg = Config(Config.fromfile(path).to_dict(), filename=path,
+                     format_python_code=False)
         cfg.work_dir = osp.join(self.work_dir, *RunKey.parse(key))
         cfg.randomness = dict(seed=seed, deterministic=False)
         cfg.resume = True  # from the run's own last epoch, if it has one
