@@ -3,7 +3,8 @@
 #
 # Creates .venv in the repository root and installs the exact pins kept in
 # requirements/, then this package in editable mode. Each step first checks
-# whether its result is already in place, so a second run takes seconds, and none when nothing changed.
+# whether its result is already in place, so a second run takes seconds
+# (none when nothing in the venv changed).
 #
 # mmcv 2.1.0 is source-only and its setup.py asks for -std=c++17, which the
 # headers of torch >= 2.14 refuse. The first run therefore builds mmcv with its
