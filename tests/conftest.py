@@ -5,21 +5,38 @@ import os.path as osp
 import sys
 
 import pytest
-import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO, 'tools')
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
 
-# Under pytest-xdist (make test), each worker gets its share of the cores
-# for torch's threads, and so do the tools and runners its tests start:
-# two workers of 2 threads each on 2 cores would slow every training test.
-WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
-if WORKERS > 1:
-    THREADS = str(max(1, (os.cpu_count() or 1) // WORKERS))
-    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = THREADS
-    torch.set_num_threads(int(THREADS))
+
+def pytest_configure(config):
+    """Set up each process that collects and runs tests; xdist's controller
+    (make test), which only hands files to its workers, starts them without
+    importing torch and the MM packages first (4.4 s)."""
+    controller = (getattr(config.option, 'dist', 'no') != 'no'
+                  and not hasattr(config, 'workerinput')
+                  and not config.getoption('collectonly'))
+    if not controller:
+        _share_the_cores()
+        _memoize_config_reading()
+        _memoize_mnist_reading()
+
+
+def _share_the_cores():
+    """Under pytest-xdist (make test), each worker gets its share of the
+    cores for torch's threads, and so do the tools and runners its tests
+    start: two workers of 2 threads each on 2 cores would slow every
+    training test."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1:
+        import torch
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = \
+            threads
+        torch.set_num_threads(int(threads))
 
 
 def _memoize_config_reading():
@@ -49,8 +66,6 @@ def _memoize_config_reading():
     utils.load = functools.lru_cache(maxsize=None)(utils.load)
 
 
-_memoize_config_reading()
-
 
 def _memoize_mnist_reading():
     """mmpretrain's MNIST reader (Fashion-MNIST's too) turns a whole split
@@ -76,8 +91,6 @@ def _memoize_mnist_reading():
     mnist.MNIST.load_data_list = cached_load_data_list
 
 
-_memoize_mnist_reading()
-
 
 def pytest_collection_modifyitems(items):
     """Files with the most tests marked slow (the end-to-end runs) first,
@@ -99,5 +112,6 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True)
 def _deterministic():
+    import torch
     torch.manual_seed(0)
     yield
