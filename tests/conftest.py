@@ -66,7 +66,6 @@ def _memoize_config_reading():
     utils.load = functools.lru_cache(maxsize=None)(utils.load)
 
 
-
 def _memoize_mnist_reading():
     """mmpretrain's MNIST reader (Fashion-MNIST's too) turns a whole split
     file into one dict per image at every dataset build (0.8 s for 60,000
@@ -89,7 +88,6 @@ def _memoize_mnist_reading():
         return list(read[key])
 
     mnist.MNIST.load_data_list = cached_load_data_list
-
 
 
 def pytest_collection_modifyitems(items):
