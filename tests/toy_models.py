@@ -1,5 +1,7 @@
 # Copyright (c) mmscalenet contributors. All rights reserved.
 """A toy dataset and a classifier built in code around a real ScaleNet."""
+import itertools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -40,14 +42,24 @@ class ToyClassifier(BaseModel):
         return logits
 
 
+#: Each toy Runner's experiment name: mmengine keys its logger, message hub
+#: and visualizer by it, by default the start second, which two quick
+#: Runners in one process share (the second then logs to the first's
+#: work dir).
+_RUN_NAMES = (f'toy_runner_{i}' for i in itertools.count())
+
+
 def toy_runner(work_dir, max_iters, structure='even', **kwargs):
     """A Runner training :class:`ToyClassifier` on :class:`ToyImages`."""
+    kwargs.setdefault('experiment_name', next(_RUN_NAMES))
     return Runner(
         model=ToyClassifier(structure),
         work_dir=str(work_dir),
         train_dataloader=dict(
             dataset=ToyImages(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
+            # (mmengine's iteration loop sleeps 2 s at each pass over a
+            # finite sampler's data; an infinite one has none.)
+            sampler=dict(type='InfiniteSampler', shuffle=True),
             batch_size=4,
             num_workers=0),
         optim_wrapper=dict(
