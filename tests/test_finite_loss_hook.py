@@ -3,12 +3,11 @@
 loss stops the run at its iteration, before any checkpoint of it; without
 the hook mmengine trains on; tools/train.py says it in one line)."""
 import os.path as osp
-import sys
 import tempfile
 from unittest import TestCase
 
 import pytest
-from helpers import REPO, run_command
+from helpers import REPO, run_main
 from mmengine.hooks import Hook
 from toy_models import toy_runner
 
@@ -77,13 +76,13 @@ class TestFiniteLossHook(TestCase):
         """The package's configs carry the hook: the demo's ResNet at a
         learning rate that overflows ends in one line, naming the
         iteration."""
-        out = run_command([
-            sys.executable, 'tools/train.py',
-            f'{REPO}/configs/demo/resnet38_1xb64_digits.py', '--work-dir',
-            osp.join(self.tmp.name, 'tool'), '--cfg-options',
+        # (In process: tests/test_segmentation.py runs the tool in a new
+        # interpreter.)
+        out = run_main(
+            'tools/train.py', f'{REPO}/configs/demo/resnet38_1xb64_digits.py',
+            '--work-dir', osp.join(self.tmp.name, 'tool'), '--cfg-options',
             'optim_wrapper.optimizer.lr=1e30', 'train_cfg.max_epochs=1',
-            'train_cfg.val_interval=2'
-        ])
+            'train_cfg.val_interval=2')
         self.assertNotEqual(out.returncode, 0)
         last = out.stderr.strip().splitlines()[-1]
         self.assertNotIn('Traceback', out.stderr)

@@ -44,7 +44,7 @@ train_dataloader = dict(
     batch_size=4, num_workers=0,
     dataset=dict(type='CustomDataset', data_root='{data}',
                  pipeline=pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True))
+    sampler=dict(type='InfiniteSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=4, num_workers=0,
     dataset=dict(type='CustomDataset', data_root='{data}',
@@ -82,8 +82,8 @@ def test_train_resume_and_test_an_mmpretrain_config(tmp_path):
     config = tmp_path / 'cls_config.py'
     config.write_text(CLS_CONFIG.format(repo=REPO, data=data))
     work = tmp_path / 'work'
-    text = run_tool('tools/train.py', str(config), '--work-dir', str(work),
-                    '--cfg-options', 'train_cfg.max_iters=2')
+    text = run_main_tool('tools/train.py', str(config), '--work-dir',
+                         str(work), '--cfg-options', 'train_cfg.max_iters=2')
     assert (work / 'iter_2.pth').is_file()
     assert 'accuracy/top1' in text
     # --resume picks up iter_2 and trains on to iter 4.
