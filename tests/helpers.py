@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmscalenet.analysis.equivalence import randomize_norms  # noqa: F401
@@ -23,6 +24,18 @@ def study_results() -> dict:
     import json
     with gzip.open(STUDY_FIXTURE, 'rt') as f:
         return json.load(f)
+
+
+def deepest_slow(values: list) -> list:
+    """``values`` of a ``parametrize`` over the published variants, each
+    naming ScaleNet-152 marked slow: the quick tier checks the shallower
+    ones, ``make test`` all (a tuple is one case's arguments)."""
+    def case(value):
+        args = value if isinstance(value, tuple) else (value, )
+        if '152' in str(value):
+            return pytest.param(*args, marks=pytest.mark.slow)
+        return pytest.param(*args)
+    return [case(v) for v in values]
 
 
 def run_command(args, env=None, timeout=600) -> subprocess.CompletedProcess:

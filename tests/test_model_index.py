@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import REPO, run_python
+from helpers import REPO, deepest_slow, run_python
 from mmengine.registry import DefaultScope
 from mmpretrain import (ImageClassificationInferencer, get_model,
                         inference_model, list_models)
-from mmscalenet.analysis.official_scalenet import OfficialScaleNet
 
 import mmscalenet
 from mmscalenet.analysis import config_model_complexity
+from mmscalenet.analysis.official_scalenet import OfficialScaleNet
 from mmscalenet.converters import convert_official_checkpoint
 from mmscalenet.models import PUBLISHED_VARIANTS
 
@@ -52,7 +52,7 @@ def test_list_models_finds_the_published_variants():
         v.model_index_name for v in PUBLISHED_VARIANTS.values())
 
 
-@pytest.mark.parametrize('name', sorted(ENTRIES))
+@pytest.mark.parametrize('name', deepest_slow(sorted(ENTRIES)))
 def test_every_entry_builds_with_get_flops_macs(name):
     entry = ENTRIES[name]
     assert osp.isfile(osp.join(REPO, entry['Config']))

@@ -5,13 +5,13 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
-from helpers import randomize_norms
+from helpers import deepest_slow, randomize_norms
 
 from mmscalenet.models import (PUBLISHED_VARIANTS, CifarScaleNet, SABlock,
                                ScaleNet)
 
 
-@pytest.mark.parametrize('structure', sorted(PUBLISHED_VARIANTS))
+@pytest.mark.parametrize('structure', deepest_slow(sorted(PUBLISHED_VARIANTS)))
 def test_deploy_equals_eval_on_every_published_structure(structure):
     model = ScaleNet(PUBLISHED_VARIANTS[structure].depth, structure).eval()
     randomize_norms(model)

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from helpers import deepest_slow
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmscalenet.models import (PUBLISHED_VARIANTS, Bottleneck, CifarResNet,
@@ -100,7 +101,7 @@ def _with_cp_matches(model_plain, model_cp, x):
     assert torch.allclose(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize('depth, structure', IMAGENET_VARIANTS)
+@pytest.mark.parametrize('depth, structure', deepest_slow(IMAGENET_VARIANTS))
 def test_imagenet_with_cp_equals_plain(depth, structure):
     _with_cp_matches(
         build_imagenet(depth, structure),
@@ -195,7 +196,7 @@ def conv_fc_macs(model, x):
     return total[0]
 
 
-@pytest.mark.parametrize('name', sorted(PUBLISHED_VARIANTS))
+@pytest.mark.parametrize('name', deepest_slow(sorted(PUBLISHED_VARIANTS)))
 def test_macs_and_params_equal_the_published_table(name):
     """Exact integers: ours, the table's and the authors' model's."""
     from mmscalenet.analysis.official_scalenet import OfficialScaleNet
