@@ -4,8 +4,8 @@ from .cli import (add_cfg_options, add_launcher_args, exit_on_bad_input,
 from .run_config import (SUPPORTED_SCOPES, check_checkpoint_files,
                          check_data_roots, config_scope, drop_validation,
                          finish_distributed, init_cpu_distributed,
-                         prepare_test_cfg, prepare_train_cfg,
-                         shorten_schedule)
+                         prepare_test_cfg, prepare_train_cfg, shorten_schedule,
+                         unformatted)
 
 __all__ = [
     'add_cfg_options', 'add_launcher_args', 'exit_on_bad_input',
@@ -13,5 +13,5 @@ __all__ = [
     'check_checkpoint_files', 'check_data_roots',
     'config_scope', 'finish_distributed', 'init_cpu_distributed',
     'prepare_train_cfg', 'prepare_test_cfg', 'drop_validation',
-    'shorten_schedule'
+    'shorten_schedule', 'unformatted'
 ]

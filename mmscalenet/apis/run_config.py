@@ -114,6 +114,23 @@ def shorten_schedule(cfg: Config, epochs: int) -> Config:
     return drop_validation(cfg)
 
 
+def unformatted(cfg: Config) -> Config:
+    """``cfg`` as a config whose text mmengine does not format: the Runner
+    formats it with yapf at the log, the dump and every checkpoint (0.2 s
+    each), a cost that adds up in a tool that builds many short runs.
+
+    Example:
+        >>> cfg = unformatted(Config(dict(a=1)))
+        >>> cfg._format_python_code
+        False
+    """
+    # (mmengine 0.10's fromfile drops format_python_code for such a config;
+    # Config reads its filename's text, and Config.fromstring's temporary
+    # file is gone.)
+    filename = cfg.filename if osp.isfile(cfg.filename or '') else None
+    return Config(cfg.to_dict(), filename=filename, format_python_code=False)
+
+
 def prepare_test_cfg(cfg: Config,
                      checkpoint: str,
                      out: Optional[str] = None,

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config, ConfigDict
 
-from ..apis.run_config import drop_validation, shorten_schedule
+from ..apis.run_config import drop_validation, shorten_schedule, unformatted
 from .protocol import MODEL_OF_KIND, StudyProtocol
 from .run_key import RunKey
 
@@ -42,12 +42,8 @@ class RunConfigs:
         protocol's seed, schedule, data and, where they apply, structure and
         penalty."""
         p = self.protocol
-        # Unformatted text: the Runner formats a config six times a run
-        # (log, dump, every checkpoint), 0.2 s of yapf each. (mmengine
-        # 0.10's fromfile drops format_python_code for such a config.)
         path = osp.join(self.repo, p.models[MODEL_OF_KIND[kind]])
-        cfg = Config(Config.fromfile(path).to_dict(), filename=path,
-                     format_python_code=False)
+        cfg = unformatted(Config.fromfile(path))
         cfg.work_dir = osp.join(self.work_dir, *RunKey.parse(key))
         cfg.randomness = dict(seed=seed, deterministic=False)
         cfg.resume = True  # from the run's own last epoch, if it has one

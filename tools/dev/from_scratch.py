@@ -24,7 +24,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
-import mmscalenet  # noqa: F401
+from mmscalenet.apis import unformatted
 from mmscalenet.datasets.toy_shapes import make_toy_coco
 
 STOCK = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
@@ -63,7 +63,7 @@ def detector_config(backbone: dict, data: str, work_dir: str, iters: int,
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=0)
     cfg.log_level = 'WARNING'  # the losses are printed at the end
-    return cfg
+    return unformatted(cfg)
 
 
 def stage_maxima(cfg: Config, scale: int) -> list:
