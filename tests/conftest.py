@@ -95,7 +95,7 @@ def pytest_collection_finish(session):
     """Leave the objects that live all session (the modules collection
     imported: torch, the MM packages, timm; the test items) out of Python's
     garbage collection: mmengine collects at every dataset it builds and
-    each full collection walked all of them (0.3-0.5 s; a tenth of the
+    each full collection walked all of them (0.3-0.5 s; a fifth of the
     time of the files with in-process Runners went to the collector)."""
     gc.collect()
     gc.freeze()
