@@ -116,7 +116,7 @@ def shorten_schedule(cfg: Config, epochs: int) -> Config:
 
 def unformatted(cfg: Config) -> Config:
     """``cfg`` as a config whose text mmengine does not format: the Runner
-    formats it with yapf at the log, the dump and every checkpoint (0.2 s
+    formats it with yapf at the log, the dump and every checkpoint (0.1-0.2 s
     each), a cost that adds up in a tool that builds many short runs.
 
     Example:
